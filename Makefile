@@ -1,0 +1,40 @@
+# One-command setup: every target builds what it needs from python3, node/npm and make alone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint demo bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+		-r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(STAMP) $(NODE_STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+# Starts Azurite on free loopback ports for the whole run; graphsim servers are started per
+# test worker by the fixtures. Both are stopped when the run ends, pass or fail.
+test: setup lint
+	$(PY) -m tests.support.servers -- $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+demo: setup
+	$(PY) -m graphsim.demo
+
+bench: setup
+	$(PY) bench/graphsim_list_users.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

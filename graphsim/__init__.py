@@ -1,0 +1,1 @@
+"""graphsim: a Microsoft Graph simulator."""

@@ -1,0 +1,170 @@
+"""`/delta` for users, groups, applications and service principals.
+
+A round starts with a full enumeration (nextLinks carry a position; a group with many members
+is returned several times with successive chunks of `members@delta`, as Graph does) and ends
+with a deltaLink. A deltaLink replays the change log from its position; it expires after the
+token lifetime (7 days by default) with 410 `syncStateNotFound`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphsim import tokens
+from graphsim.context import Ctx
+from graphsim.errors import BadRequest, SyncStateNotFound
+from graphsim.handlers import odata_type_name
+from graphsim.model.tenant import Json, Tenant
+from graphsim.render import Result, context_url, link, page
+from graphsim.rules import RULES
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 999
+MEMBERS_PER_ITEM = 100
+LINK_NAVS = {"groups": "members", "users": "manager"}
+
+
+def delta(tenant: Tenant, ctx: Ctx, collection: str, ttl_seconds: float) -> Result:
+    rule = RULES[collection]
+    query = ctx.query
+    size = min(ctx.max_page_size() or DEFAULT_PAGE, MAX_PAGE)
+    if query.top is not None or query.expand or query.orderby:
+        raise BadRequest("$top, $expand and $orderby are not supported with delta.",
+                         code="Request_UnsupportedQuery")
+    if query.deltatoken == "latest":
+        return _finish(ctx, collection, [], tenant.changes.head, tenant, query.select)
+    if query.skiptoken is not None:
+        if query.select:
+            raise BadRequest("$select cannot be combined with $skiptoken; the options are "
+                             "carried by the token.")
+        state = tokens.decode(query.skiptoken, kind="delta")
+    elif query.deltatoken is not None:
+        state = tokens.decode(query.deltatoken, kind="delta")
+        age = tenant.clock.now().timestamp() - float(state["i"])
+        if age > ttl_seconds:
+            raise SyncStateNotFound("The delta token has expired; start a new sync without "
+                                    "a token.")
+        state = {"k": "delta", "ph": "c", "a": state["q"], "u": tenant.changes.head, "o": 0,
+                 "s": state["s"], "c": state["c"]}
+    else:
+        tenant.check_select(rule, None, query.select)
+        state = {"k": "delta", "ph": "i", "p": 0, "m": 0, "q": tenant.changes.head,
+                 "s": query.select, "c": collection}
+    if state.get("c") != collection:
+        raise BadRequest("The delta token does not belong to this collection.")
+    if state["ph"] == "i":
+        return _initial(tenant, ctx, collection, state, size)
+    return _changes(tenant, ctx, collection, state, size)
+
+
+def _tracked(collection: str, select: list[str] | None) -> str | None:
+    nav = LINK_NAVS.get(collection)
+    return nav if nav and select and nav in select else None
+
+
+def _initial(tenant: Tenant, ctx: Ctx, collection: str, state: Json, size: int) -> Result:
+    rule = RULES[collection]
+    select = state["s"]
+    nav = _tracked(collection, select)
+    items: list[Json] = []
+    position, member_offset = int(state["p"]), int(state["m"])
+    for pos, obj in tenant.stores[collection].scan(position):
+        if len(items) == size:
+            return _next(ctx, collection, {**state, "p": pos, "m": member_offset}, items)
+        view = tenant.view(rule, obj, select)
+        if nav is not None:
+            targets = tenant.links.targets(nav, obj["id"])
+            targets = [t for t in targets if tenant.is_live(t)]
+            chunk = targets[member_offset:member_offset + MEMBERS_PER_ITEM]
+            view[f"{nav}@delta"] = [_ref(tenant, t) for t in chunk]
+            if member_offset + MEMBERS_PER_ITEM < len(targets):
+                items.append(view)
+                member_offset += MEMBERS_PER_ITEM
+                # the same group continues on the next item (or page) with the next chunk
+                while len(items) < size and member_offset < len(targets):
+                    again = {"id": obj["id"], f"{nav}@delta": [
+                        _ref(tenant, t)
+                        for t in targets[member_offset:member_offset + MEMBERS_PER_ITEM]]}
+                    items.append(again)
+                    member_offset += MEMBERS_PER_ITEM
+                if member_offset < len(targets):
+                    return _next(ctx, collection, {**state, "p": pos, "m": member_offset},
+                                 items)
+                member_offset = 0
+                continue
+        member_offset = 0
+        items.append(view)
+    return _finish(ctx, collection, items, int(state["q"]), tenant, select)
+
+
+def _ref(tenant: Tenant, object_id: str) -> Json:
+    located = tenant.locate(object_id)
+    odata_type = odata_type_name(located[0], located[1]) if located else (
+        "#microsoft.graph.directoryObject")
+    return {"@odata.type": odata_type, "id": object_id}
+
+
+def _changes(tenant: Tenant, ctx: Ctx, collection: str, state: Json, size: int) -> Result:
+    rule = RULES[collection]
+    select = state["s"]
+    nav = _tracked(collection, select)
+    folded = tenant.changes.fold(collection, int(state["a"]), int(state["u"]))
+    items: list[Json] = []
+    offset = int(state["o"])
+    for index in range(offset, len(folded)):
+        if len(items) == size:
+            return _next(ctx, collection, {**state, "o": index}, items)
+        item = folded[index]
+        rendered = _render_change(tenant, rule.name, item, select, nav)
+        if rendered is not None:
+            items.append(rendered)
+    return _finish(ctx, collection, items, int(state["u"]), tenant, select)
+
+
+def _render_change(tenant: Tenant, collection: str, item: Any, select: list[str] | None,
+                   nav: str | None) -> Json | None:
+    rule = RULES[collection]
+    obj = tenant.stores[collection].get(item.object_id)
+    if obj is None:
+        reason = "changed" if item.object_id in tenant.bin else "deleted"
+        return {"id": item.object_id, "@removed": {"reason": reason}}
+    view = tenant.view(rule, obj, select)
+    if item.whole or item.removed:
+        if nav is not None:
+            view[f"{nav}@delta"] = [_ref(tenant, t) for t in tenant.links.targets(nav, obj["id"])
+                                    if tenant.is_live(t)]
+        return view
+    out: Json = {"id": obj["id"]}
+    if "@odata.type" in view:
+        out["@odata.type"] = view["@odata.type"]
+    for name in sorted(item.props):
+        if name in view:
+            out[name] = view[name]
+    if nav is not None and nav in item.links:
+        changes = []
+        for target, added in item.links[nav].items():
+            ref = _ref(tenant, target)
+            if not added:
+                ref["@removed"] = {"reason": "deleted"}
+            changes.append(ref)
+        out[f"{nav}@delta"] = changes
+    if len(out) == 1 + ("@odata.type" in out):
+        return None
+    return out
+
+
+def _next(ctx: Ctx, collection: str, state: Json, items: list[Json]) -> Result:
+    url = link(ctx.base, ctx.version, f"{collection}/delta",
+               [("$skiptoken", tokens.encode(state))])
+    return Result(200, page(items, context=context_url(ctx.base, ctx.version, collection),
+                            next_link=url))
+
+
+def _finish(ctx: Ctx, collection: str, items: list[Json], seq: int, tenant: Tenant,
+            select: list[str] | None) -> Result:
+    state = {"k": "delta", "ph": "t", "q": seq, "i": tenant.clock.now().timestamp(),
+             "s": select, "c": collection}
+    url = link(ctx.base, ctx.version, f"{collection}/delta",
+               [("$deltatoken", tokens.encode(state))])
+    return Result(200, page(items, context=context_url(ctx.base, ctx.version, collection),
+                            delta_link=url))

@@ -1,0 +1,1 @@
+"""Graph's state and rules as plain Python: no web framework is imported under this package."""

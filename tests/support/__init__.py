@@ -1,0 +1,1 @@
+"""Helpers the test suite and `make` share: starting real servers on loopback."""
