@@ -1,0 +1,1 @@
+"""Durable Functions activities: see docs/architecture.md for what belongs here."""

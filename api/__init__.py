@@ -1,0 +1,1 @@
+"""HTTP triggers: routes, request validation and responses; no engine logic."""

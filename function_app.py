@@ -1,0 +1,13 @@
+"""Composition root of the Functions app: build the DFApp and register each blueprint.
+
+No logic lives here; the engine (`entra_backup`) does the work and the blueprints in `api/`,
+`orchestrators/` and `activities/` are thin doors into it.
+"""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api.health import bp as health_bp
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(health_bp)

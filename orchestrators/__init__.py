@@ -1,0 +1,1 @@
+"""Durable Functions orchestrators: see docs/architecture.md for what belongs here."""

@@ -1,0 +1,1 @@
+"""Tests of the Functions app surface (bindings, HTTP routes)."""
