@@ -1,9 +1,9 @@
 """The ASGI application: Graph's request pipeline around the model, plus the `/_sim/` controls.
 
 Pipeline per request, in Graph's order of effects: request ids, latency, authentication,
-injected faults, throttling, then the route's handler; every error leaves as Graph's JSON
-error body. `$batch` runs its entries through the same pipeline one by one, so each entry is
-throttled and validated on its own, as Graph does.
+injected faults, authorization, throttling, then the route's handler; every error leaves as
+Graph's JSON error body. `$batch` runs its entries through the same pipeline one by one, so
+each entry is authorized, throttled and validated on its own, as Graph does.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from graphsim import seed, synthetic
 from graphsim.clock import SimClock, iso
 from graphsim.context import Ctx
 from graphsim.errors import (
+    AccessDenied,
     BadRequest,
     GatewayTimeout,
     GraphError,
@@ -119,6 +120,8 @@ class Simulator:
         kind = _kind(ctx.segments)
         self.requests[ctx.method][kind] += 1
         try:
+            if kind in ctx.extra.get("deny", ()):
+                raise AccessDenied("Insufficient privileges to complete the operation.")
             decision = self.throttle.decide(_request_info(ctx))
             if not decision.allowed:
                 headers = dict(decision.headers)
@@ -127,8 +130,13 @@ class Simulator:
                 raise TooManyRequests("Too many requests. Please retry later." if
                                       decision.retry_after is not None else
                                       "Too many requests.", headers=headers)
-            result = dispatch(self.tenant, ctx,
-                              delta_ttl=self.config.delta_token_ttl_seconds)
+            try:
+                result = dispatch(self.tenant, ctx,
+                                  delta_ttl=self.config.delta_token_ttl_seconds)
+            except GraphError as error:
+                # The request was charged either way: Graph sends x-ms-resource-unit on every
+                # directory response, a 404 or 400 included.
+                result = Result(error.status, error, dict(error.headers))
             result.headers.update(decision.headers)
             return result
         except GraphError as error:
@@ -146,15 +154,19 @@ class Simulator:
         ids = [str(r.get("id", "")).lower() if isinstance(r, dict) else "" for r in requests]
         if "" in ids or len(set(ids)) != len(ids):
             raise BadRequest("Every batch request needs a unique 'id'.")
+        # Graph rejects a malformed batch as a whole before running any entry, so a bad
+        # dependsOn late in the list must not leave the writes listed before it applied.
+        for position, entry in enumerate(requests):
+            depends = entry.get("dependsOn") or []
+            if not isinstance(depends, list) or any(str(d).lower() not in ids for d in depends):
+                raise BadRequest(f"Batch request '{entry['id']}' depends on an unknown id.")
+            if any(str(d).lower() not in ids[:position] for d in depends):
+                raise BadRequest("A batch request may only depend on requests listed before it.")
         results: dict[str, Result] = {}
         responses = []
         for entry in requests:
             entry_id = str(entry["id"])
             depends = entry.get("dependsOn") or []
-            if not isinstance(depends, list) or any(str(d).lower() not in ids for d in depends):
-                raise BadRequest(f"Batch request '{entry_id}' depends on an unknown id.")
-            if any(results.get(str(d).lower()) is None for d in depends):
-                raise BadRequest("A batch request may only depend on requests listed before it.")
             failed = any(results[str(d).lower()].status >= 400 for d in depends)
             if failed:
                 result = Result(424, GraphError("The request depends on a request that failed.",
@@ -188,6 +200,7 @@ class Simulator:
                            body, ctx.base, ctx.caller)
         if isinstance(sub, Result):
             return sub
+        sub.extra["deny"] = ctx.extra.get("deny", frozenset())
         return self.execute(sub)
 
     def context(self, method: str, version: str, path: str, params: list[tuple[str, str]],
@@ -280,6 +293,37 @@ def create_app(sim: Simulator) -> Starlette:
     ])
 
 
+def _token_claims(token: str) -> tuple[str, float | None, frozenset[str]]:
+    """Split a test bearer token into (caller name, expiry, denied segments).
+
+    Grammar: ``<name>[;exp=<unix seconds>][;deny=<segment>,<segment>]``. graphsim trusts the
+    token text, so tests steer authentication through it:
+
+    - ``exp``: once the simulator clock (``/_sim/clock``) is past it, every request answers
+      401 ``InvalidAuthenticationToken`` "Lifetime validation failed, the token is expired."
+      (what Graph says for an expired token), so clients can test refresh-and-retry.
+    - ``deny``: requests whose first path segment - or X in ``identity/conditionalAccess/X``
+      and ``policies/X`` - is listed answer 403 ``Authorization_RequestDenied``, as for an
+      app without that permission. Checked per ``$batch`` entry too.
+
+    Only ``<name>`` names the caller (audit ``initiatedBy``, throttle buckets), so a refreshed
+    token is the same app. A malformed ``exp`` is an invalid token (401).
+    """
+    name, *claims = token.split(";")
+    expires: float | None = None
+    deny: frozenset[str] = frozenset()
+    for claim in claims:
+        key, _, value = claim.strip().partition("=")
+        if key == "exp":
+            try:
+                expires = float(value)
+            except ValueError:
+                raise InvalidAuthenticationToken("Access token validation failure.") from None
+        elif key == "deny":
+            deny = frozenset(s.strip() for s in value.split(",") if s.strip())
+    return name.strip(), expires, deny
+
+
 def _prepare(sim: Simulator, method: str, version: str, path: str, headers: dict[str, str],
              raw: bytes, base: str, params: list[tuple[str, str]]) -> Result | str:
     try:
@@ -289,6 +333,9 @@ def _prepare(sim: Simulator, method: str, version: str, path: str, headers: dict
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         if not token:
             raise InvalidAuthenticationToken("Access token is empty.")
+        name, expires, deny = _token_claims(token)
+        if expires is not None and sim.clock.now().timestamp() > expires:
+            raise InvalidAuthenticationToken("Lifetime validation failed, the token is expired.")
         body: Any = None
         if raw.strip():
             try:
@@ -306,9 +353,10 @@ def _prepare(sim: Simulator, method: str, version: str, path: str, headers: dict
                 raise ServiceUnavailable("The service is temporarily unavailable.",
                                          headers={"Retry-After": retry})
             raise GatewayTimeout("The gateway did not receive a response in time.")
-        ctx = sim.context(method, version, path, params, headers, body, base, Caller(token))
+        ctx = sim.context(method, version, path, params, headers, body, base, Caller(name))
         if isinstance(ctx, Result):
             return ctx
+        ctx.extra["deny"] = deny
         if ctx.segments == ["$batch"]:
             if method != "POST":
                 raise BadRequest("Specified HTTP method is not allowed for the request target.")
@@ -380,6 +428,10 @@ _CONFIG_ALIASES = {"timeScale": "time_scale", "latencyMs": "latency_ms",
                    "deltaTokenTtlSeconds": "delta_token_ttl_seconds"}
 
 
+_POSITIVE = frozenset({"time_scale", "ca_rate_per_second", "delta_token_ttl_seconds"})
+_RATES = frozenset({"fail_rate", "drop_rate", "spurious_429_rate"})
+
+
 def _configure(sim: Simulator, body: dict[str, Any]) -> str | None:
     updates: dict[str, Any] = {}
     for key, value in body.items():
@@ -392,12 +444,14 @@ def _configure(sim: Simulator, body: dict[str, Any]) -> str | None:
             return f"{key} must be a non-negative number"
         if kind is str and value not in ("off", "graph"):
             return f"{key} must be 'off' or 'graph'"
+        if name in _POSITIVE and value <= 0:
+            return f"{key} must be greater than 0"
+        if name in _RATES and value > 1:
+            return f"{key} is a share of requests: between 0 and 1"
         updates[name] = value
+    # validated as a whole first, so a refused body changes nothing
     for name, value in updates.items():
         setattr(sim.config, name, value)
-    if sim.config.time_scale <= 0:
-        sim.config.time_scale = 1.0
-        return "time_scale must be greater than 0"
     sim.configure_throttle()
     return None
 

@@ -77,6 +77,9 @@ def serve(sim: Simulator, host: str, port: int, log_level: str = "warning") -> i
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit TCP_NODELAY; without it the separate header and body
+    # writes of every answer meet the client's delayed ACK and each request takes ~40 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -85,8 +88,10 @@ def serve(sim: Simulator, host: str, port: int, log_level: str = "warning") -> i
     sock.listen(1024)
     actual = sock.getsockname()[1]
     print(f"graphsim listening on http://{host}:{actual}", flush=True)
+    # The app writes Graph's own Date header; uvicorn's would make it appear twice.
     config = uvicorn.Config(create_app(sim), log_level=log_level, access_log=False,
-                            loop="uvloop", http="httptools", lifespan="off")
+                            loop="uvloop", http="httptools", lifespan="off",
+                            date_header=False, server_header=False)
     server = uvicorn.Server(config)
     asyncio.run(server.serve(sockets=[sock]))
     return 0

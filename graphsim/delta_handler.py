@@ -27,6 +27,9 @@ LINK_NAVS = {"groups": "members", "users": "manager"}
 def delta(tenant: Tenant, ctx: Ctx, collection: str, ttl_seconds: float) -> Result:
     rule = RULES[collection]
     query = ctx.query
+    # Retention runs on Graph's own schedule: an object whose 30 days ran out while nobody
+    # looked must surface as `@removed: deleted`, not stay `changed` because no read purged it.
+    tenant.purge_expired()
     size = min(ctx.max_page_size() or DEFAULT_PAGE, MAX_PAGE)
     if query.top is not None or query.expand or query.orderby:
         raise BadRequest("$top, $expand and $orderby are not supported with delta.",

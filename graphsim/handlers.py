@@ -180,6 +180,10 @@ def list_links(tenant: Tenant, ctx: Ctx, collection: str, object_id: str, nav: s
     if nav == "manager":
         if not targets:
             raise resource_not_found(object_id)
+        if refs:  # manager/$ref names the manager; it does not return the object
+            return Result(200, {
+                "@odata.context": context_url(ctx.base, ctx.version, "directoryObjects/$ref"),
+                "@odata.id": f"{ctx.base}/{ctx.version}/directoryObjects/{targets[0]}"})
         body = directory_view(tenant, targets[0], ctx.query.select)
         return Result(200, {"@odata.context": context_url(ctx.base, ctx.version,
                                                            "directoryObjects/$entity"), **body})
@@ -250,8 +254,8 @@ def list_bin(tenant: Tenant, ctx: Ctx, collections: tuple[str, ...], type_name: 
 
     def render(obj: Json) -> Json:
         located_rule = RULES[tenant.bin[obj["id"]].collection]
-        view = tenant.view(located_rule, obj, ctx.query.select)
-        view["deletedDateTime"] = obj.get("deletedDateTime")
+        view = deletion.as_deleted(located_rule.name, obj,
+                                   tenant.view(located_rule, obj, ctx.query.select))
         if type_name is None or "@odata.type" not in view:
             view = {"@odata.type": odata_type_name(located_rule.name, obj), **view}
         return view
@@ -262,8 +266,8 @@ def list_bin(tenant: Tenant, ctx: Ctx, collections: tuple[str, ...], type_name: 
 def get_bin_item(tenant: Tenant, ctx: Ctx, object_id: str, *, ca: bool,
                  collection: str | None = None) -> Result:
     entry = deletion.bin_entry(tenant, object_id, ca=ca, collection=collection)
-    view = tenant.view(RULES[entry.collection], entry.obj, ctx.query.select)
-    view["deletedDateTime"] = entry.obj.get("deletedDateTime")
+    view = deletion.as_deleted(entry.collection, entry.obj,
+                               tenant.view(RULES[entry.collection], entry.obj, ctx.query.select))
     return Result(200, {"@odata.type": odata_type_name(entry.collection, entry.obj), **view})
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from graphsim import delta_handler, handlers
 from graphsim.context import Ctx
-from graphsim.errors import BadRequest, MethodNotAllowed
+from graphsim.errors import BadRequest, MethodNotAllowed, resource_not_found
 from graphsim.model.deletion import CA_BIN
 from graphsim.model.tenant import Tenant
 from graphsim.render import Result
@@ -46,8 +46,14 @@ def _allow(ctx: Ctx, table: dict[str, Handler]) -> Result:
     return handler()
 
 
+def _full_namespace(segment: str) -> str:
+    """`graph.user` is the schema's alias for `microsoft.graph.user`; Graph accepts both, and
+    msgraph-sdk's cast builders (e.g. `deleted_items.graph_user`) send the alias."""
+    return "microsoft." + segment if segment.startswith("graph.") else segment
+
+
 def dispatch(tenant: Tenant, ctx: Ctx, *, delta_ttl: float) -> Result:
-    segs = list(ctx.segments)
+    segs = [_full_namespace(segment) for segment in ctx.segments]
     if not segs:
         raise not_found_segment("")
     head = segs[0]
@@ -99,8 +105,6 @@ def _alt_key(tenant: Tenant, collection: str, key: str, value: str) -> str:
     for _, obj in tenant.stores[collection].scan():
         if obj.get(key) == value:
             return str(obj["id"])
-    from graphsim.errors import resource_not_found
-
     raise resource_not_found(value)
 
 
@@ -127,7 +131,8 @@ def _collection(tenant: Tenant, ctx: Ctx, name: str, rest: list[str], ttl: float
         return _allow(ctx, {"GET": lambda: delta_handler.delta(tenant, ctx, name, ttl)})
     if first == "$count" and len(rest) == 1:
         return _allow(ctx, {"GET": lambda: handlers.count_collection(tenant, ctx, name)})
-    object_id = first
+    # Graph addresses a user by id or userPrincipalName (users/{id | userPrincipalName}).
+    object_id = tenant.upn_index.get(first.lower(), first) if name == "users" else first
     if len(rest) == 1:
         return _allow(ctx, {
             "GET": lambda: handlers.get_object(tenant, ctx, name, object_id),
@@ -140,9 +145,15 @@ def _collection(tenant: Tenant, ctx: Ctx, name: str, rest: list[str], ttl: float
 def _object_path(tenant: Tenant, ctx: Ctx, name: str, object_id: str,
                  rest: list[str]) -> Result:
     nav = rest[0]
-    if nav.startswith("microsoft.graph.") and len(rest) == 1 and _cast(name, nav):
-        return _allow(ctx, {"GET": lambda: handlers.get_object(tenant, ctx, name, object_id,
-                                                               nav)})
+    if nav.startswith("microsoft.graph.") and _cast(name, nav):
+        if len(rest) == 1:
+            return _allow(ctx, {"GET": lambda: handlers.get_object(tenant, ctx, name,
+                                                                   object_id, nav)})
+        # /{id}/microsoft.graph.agentIdentity/sponsors: the cast must match the object
+        if tenant.find(name, object_id).get("@odata.type") != f"#{nav}":
+            raise resource_not_found(object_id)
+        rest = rest[1:]
+        nav = rest[0]
     if nav in LINK_NAVS and nav in RULES[name].navigations | {"sponsors"}:
         return _links(tenant, ctx, name, object_id, nav, rest[1:])
     if nav in ASSIGNMENT_NAVS and nav in RULES[name].navigations:

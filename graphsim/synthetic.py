@@ -8,8 +8,9 @@ Why it is built this way:
   department, guest/synced flags, manager) is a pure function of the index.
 - The simulator loads the stream in one pass and rejects dangling references, so an item is
   yielded only after everything it references (phases below run in dependency order).
-- plan_counts() has no seed, so per-index counts (app role assignments, grants) use a seedless
-  integer hash (_pick) and are summed, never sampled from the sequential random stream.
+- plan_counts() has no seed and must be cheap (benchmarks binary-search it), so per-index counts
+  (app role assignments, grants) come from a seedless integer hash (_pick) that repeats every
+  _PERIOD indices and is summed with prefix sums, never from the sequential random stream.
 """
 
 import base64
@@ -18,7 +19,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 SeedItem = dict[str, Any]
@@ -30,6 +31,7 @@ COLLECTIONS = (
 )
 _EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z; all timestamps are offsets from it
 _M64 = (1 << 64) - 1
+_PERIOD = 1009  # per-index count decisions repeat with this period
 MS_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 DEFAULT_ACCESS = "00000000-0000-0000-0000-000000000000"
@@ -63,8 +65,15 @@ ADMIN_ROLES = (  # role template ids: Global, Privileged Role, Security, Exchang
     "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9", "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
 )  # ... User, Conditional Access, Application Administrator
 SYNC_ROLE = "d29b2b05-8046-44ba-8758-1e26182fcf32"  # Directory Synchronization Accounts
-FIRST = ["Adele", "Alex", "Allan", "Amara", "Ben", "Chloe", "Diego", "Elena", "Emma", "Farah", "Grace", "Hana", "Isaac", "Ivan", "Jonas", "Julia", "Kenji", "Lara", "Lee", "Lidia", "Lucas", "Maya", "Megan", "Miriam", "Nestor", "Noah", "Olga", "Omar", "Pradeep", "Priya", "Quinn", "Raul", "Sara", "Sofia", "Tariq", "Uma", "Victor", "Wei", "Yara", "Zoe"]
-LAST = ["Vance", "Wilber", "Deyoung", "Okafor", "Patel", "Nguyen", "Garcia", "Muller", "Rossi", "Tanaka", "Kowalski", "Silva", "Johansson", "Haddad", "Kim", "Novak", "Dubois", "Schmidt", "Lopez", "Brown", "Cohen", "Ivanova", "Singh", "Mensah", "Larsen", "Moreau", "Fischer", "Costa", "Sato", "Walsh", "Byrne", "Holt", "Reyes", "Khan", "Weber", "Lindqvist", "Adeyemi", "Park", "Chen", "Rahman"]
+FIRST = ("Adele", "Alex", "Allan", "Amara", "Ben", "Chloe", "Diego", "Elena", "Emma", "Farah",
+         "Grace", "Hana", "Isaac", "Ivan", "Jonas", "Julia", "Kenji", "Lara", "Lee", "Lidia",
+         "Lucas", "Maya", "Megan", "Miriam", "Nestor", "Noah", "Olga", "Omar", "Pradeep", "Priya",
+         "Quinn", "Raul", "Sara", "Sofia", "Tariq", "Uma", "Victor", "Wei", "Yara", "Zoe")
+LAST = ("Vance", "Wilber", "Deyoung", "Okafor", "Patel", "Nguyen", "Garcia", "Muller", "Rossi",
+        "Tanaka", "Kowalski", "Silva", "Johansson", "Haddad", "Kim", "Novak", "Dubois", "Schmidt",
+        "Lopez", "Brown", "Cohen", "Ivanova", "Singh", "Mensah", "Larsen", "Moreau", "Fischer",
+        "Costa", "Sato", "Walsh", "Byrne", "Holt", "Reyes", "Khan", "Weber", "Lindqvist",
+        "Adeyemi", "Park", "Chen", "Rahman")
 DEPTS = ("Sales", "Marketing", "Finance", "Engineering", "Operations", "Human Resources", "Legal",
          "IT", "Customer Support", "Research", "Procurement", "Facilities")
 SITES = (("US", "Seattle", "+1 425 555", "en-US"), ("GB", "London", "+44 20 7946", "en-GB"),
@@ -78,10 +87,14 @@ TOPICS = ("Project Phoenix", "VPN Users", "Budget 2026", "Onboarding", "Leadersh
           "Security Champions", "Book Club", "Hackathon", "Contractors", "Printers")
 PARTNERS = ("fabrikam.com", "adatum.com", "litware.com", "northwindtraders.com",
             "woodgrovebank.com", "tailspintoys.com")
-APP_WORDS = ["Payroll", "Expense", "Timesheet", "Inventory", "Helpdesk", "Procurement", "CRM", "Analytics", "Billing", "Onboarding", "Travel", "Learning", "Contracts", "Survey", "Wiki", "Forecast", "Ledger", "Reporting"]
+APP_WORDS = ("Payroll", "Expense", "Timesheet", "Inventory", "Helpdesk", "Procurement", "CRM",
+             "Analytics", "Billing", "Onboarding", "Travel", "Learning", "Contracts", "Survey",
+             "Wiki", "Forecast", "Ledger", "Reporting")
 APP_KINDS = ("Portal", "API", "Sync", "Connector", "Dashboard", "Service", "Automation", "Bot")
-AGENT_WORDS = ["Invoice", "Triage", "Scheduling", "Research", "Helpdesk", "Compliance", "Sales", "Recruiting", "Knowledge", "Ops"]
-COUNTRIES = ["CN", "RU", "KP", "IR", "BY", "SY", "CU", "VE", "NG", "PK", "VN", "ID", "TR", "AE", "SA", "EG", "UA", "KZ", "MX", "CO"]
+AGENT_WORDS = ("Invoice", "Triage", "Scheduling", "Research", "Helpdesk", "Compliance", "Sales",
+               "Recruiting", "Knowledge", "Ops")
+COUNTRIES = ("CN", "RU", "KP", "IR", "BY", "SY", "CU", "VE", "NG", "PK", "VN", "ID", "TR", "AE",
+             "SA", "EG", "UA", "KZ", "MX", "CO")
 AUTH_METHODS = ("Fido2", "MicrosoftAuthenticator", "Sms", "Voice", "Email", "SoftwareOath",
                 "TemporaryAccessPass", "X509Certificate")
 _ALL_EMPLOYEES = '(user.userType -eq "Member")'
@@ -90,12 +103,10 @@ _GUID_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _GUID_BITS = (0x4 << 76) | (0x2 << 62)  # version 4, RFC 4122 variant (as uuid.UUID(version=4))
 
 
-def _fmt(h: str) -> str:
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def _rng_guid(rng: random.Random) -> str:
-    return _fmt(f"{rng.getrandbits(128) & _GUID_MASK | _GUID_BITS:032x}")
+    """Like uuid.UUID(int=rng.getrandbits(128), version=4), for ids nothing else references."""
+    h = f"{rng.getrandbits(128) & _GUID_MASK | _GUID_BITS:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _id_space(seed: int, kind: str) -> Callable[[int], str]:
@@ -143,7 +154,7 @@ def _opaque(*guids: str) -> str:
 
 
 def _name(i: int) -> tuple[str, str, str]:
-    """Unique (given, surname, mailNickname) of plain user i: a permuted name grid, then '2', '3'."""
+    """Unique (given, surname, mailNickname) of plain user i: permuted name grid, then 2, 3..."""
     grid = len(FIRST) * len(LAST)
     block, k = divmod(i, grid)
     p = (k * 1009 + 17) % grid
@@ -152,11 +163,11 @@ def _name(i: int) -> tuple[str, str, str]:
 
 
 def _is_guest(i: int) -> bool:
-    return i % 32 == 6  # ~3 %, always even
+    return i % 33 == 6  # ~3 %; 33 shares no factor with the 96-user department/site grid
 
 
 def _is_synced(i: int) -> bool:
-    return i % 10 == 3  # 10 %, always odd, so never a guest
+    return i % 10 == 3 and not _is_guest(i)  # ~10 %
 
 
 def _manager(i: int) -> int:
@@ -172,30 +183,68 @@ def _agent_name(k: int) -> str:
     return f"{AGENT_WORDS[k % len(AGENT_WORDS)]} Agent {k + 1}"
 
 
-def _app_shape(a: int) -> tuple[int, int, int, int, int]:
-    """(app roles, user assignments, Graph app permissions, delegated scopes, grants) of app a."""
+def _app_shape(a: int) -> tuple[int, int, int, int, int, bool]:
+    """(app roles, user assignments, Graph app permissions, delegated scopes, grants, whether
+    the one grant is tenant-wide admin consent) of app a.
+
+    Periodic in a (period 1009) so plan_counts() sums it in O(1) via prefix sums."""
+    a %= _PERIOD
     roles, users, perms = _pick(a, 1, 4), _pick(a, 2, 6), _pick(a, 3, 4)
     scopes = 0 if _pick(a, 4, 4) == 0 else 2 + _pick(a, 12, 4)
-    grants = 0 if not scopes else 1 if _pick(a, 5, 2) == 0 else 1 + _pick(a, 11, 3)
-    return roles, users, perms, scopes, grants
+    admin = _pick(a, 5, 2) == 0
+    grants = 0 if not scopes else 1 if admin else 1 + _pick(a, 11, 3)
+    return roles, users, perms, scopes, grants, admin
+
+
+def _group_assigned(g: int) -> bool:
+    return _pick(g % _PERIOD, 6, 25) == 0  # ~4 % of groups hold an app role
+
+
+def _agent_assigned(k: int) -> bool:
+    return _pick(k % _PERIOD, 7, 2) == 0  # half the agent identities hold a Graph app role
+
+
+_PER_INDEX: dict[str, Callable[[int], int]] = {
+    "assignments": lambda a: _app_shape(a)[1] + _app_shape(a)[2],
+    "grants": lambda a: _app_shape(a)[4],
+    "group": lambda g: int(_group_assigned(g)), "agent": lambda k: int(_agent_assigned(k)),
+}
+
+
+@lru_cache(maxsize=8)
+def _prefix(kind: str) -> tuple[int, ...]:
+    out, acc = [0], 0
+    for i in range(_PERIOD):
+        acc += _PER_INDEX[kind](i)
+        out.append(acc)
+    return tuple(out)
+
+
+def _total(kind: str, n: int) -> int:
+    """Sum of a periodic per-index count over indices [0, n)."""
+    full, rest = divmod(n, _PERIOD)
+    return full * _prefix(kind)[-1] + _prefix(kind)[rest]
 
 
 @dataclass(frozen=True)
 class _Plan:
-    named_locations: int
-    ca: int
-    users: int  # plain users (members and guests)
-    agent_users: int
-    groups: int
-    apps: int  # plain applications
-    blueprints: int
-    agent_ids: int
+    named_locations: int = 0
+    ca: int = 0
+    users: int = 0  # plain users (members and guests)
+    agent_users: int = 0
+    groups: int = 0
+    apps: int = 0  # plain applications
+    blueprints: int = 0
+    agent_ids: int = 0
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=64)
 def _plan(total: int) -> _Plan:
+    """Collection sizes; below 100 the tenant is bare (the three singletons only)."""
+    if total < 0:
+        raise ValueError("total must be >= 0")
     if total < 100:
-        raise ValueError("total must be >= 100")
+        return _Plan()
     nl, ca = min(max(4, total // 10_000), 150), min(max(5, total // 2000), 200)
     rest = total - 3 - nl - ca
     groups, apps_all, bps = rest // 10, rest * 4 // 100, max(1, rest // 20_000)
@@ -209,20 +258,16 @@ def _plan(total: int) -> _Plan:
 def plan_counts(total: int) -> dict[str, int]:
     """Exact number of objects per collection that generate(total) yields, for any seed."""
     p = _plan(total)
-    assignments = grants = 0
-    for a in range(p.apps):
-        _, users, perms, _, n_grants = _app_shape(a)
-        assignments += users + perms
-        grants += n_grants
-    assignments += sum(1 for g in range(p.groups) if _pick(g, 6, 25) == 0)
-    assignments += sum(1 for k in range(p.agent_ids) if _pick(k, 7, 2) == 0)
     return {
         "organization": 1, "authorizationPolicy": 1, "authenticationMethodsPolicy": 1,
         "namedLocations": p.named_locations, "users": p.users + p.agent_users,
         "groups": p.groups, "applications": p.apps + p.blueprints,
-        "servicePrincipals": len(FIRST_PARTY) + p.apps + p.blueprints + p.agent_ids,
-        "conditionalAccessPolicies": p.ca, "appRoleAssignments": assignments,
-        "oauth2PermissionGrants": grants,
+        "servicePrincipals": (len(FIRST_PARTY) if p.users else 0) + p.apps + p.blueprints
+        + p.agent_ids,
+        "conditionalAccessPolicies": p.ca,
+        "appRoleAssignments": _total("assignments", p.apps) + _total("group", p.groups)
+        + _total("agent", p.agent_ids),
+        "oauth2PermissionGrants": _total("grants", p.apps),
     }
 
 
@@ -244,9 +289,8 @@ class _Tenant:
     """One generation run: the plan, the single rng, the id spaces and index-derived facts."""
 
     def __init__(self, total: int, seed: int, tenant_id: str | None) -> None:
-        self.p = _plan(total)
-        self.total, self.seed, self.rng = total, seed, random.Random(seed)
-        ids: Callable[[str], Callable[[int], str]] = lambda kind: _id_space(seed, kind)  # noqa: E731
+        self.p, self.seed, self.rng = _plan(total), seed, random.Random(seed)
+        ids = partial(_id_space, seed)
         self.user, self.agent_user, self.group = ids("user"), ids("agentUser"), ids("group")
         self.app, self.app_id, self.sp = ids("application"), ids("appId"), ids("sp")
         self.bp, self.bp_app_id, self.bp_sp = ids("blueprint"), ids("blueprintAppId"), ids("bpsp")
@@ -295,9 +339,9 @@ class _Tenant:
         r, pw, keys = self.rng.random, [], []
         for n in range(int(r() * 3)):
             start = self._ago(0, 700)
-            pw.append({"displayName": f"{name} secret {n + 1}", "endDateTime": _ts(start - 63072000),
-                       "hint": f"{self.rng.getrandbits(12):03x}"[:3], "keyId": _rng_guid(self.rng),
-                       "startDateTime": _ts(start)})
+            pw.append({"displayName": f"{name} secret {n + 1}",
+                       "hint": f"{self.rng.getrandbits(12):03x}", "keyId": _rng_guid(self.rng),
+                       "endDateTime": _ts(start - 63072000), "startDateTime": _ts(start)})
         if r() < 0.25:
             start = self._ago(0, 300)
             keys.append({"customKeyIdentifier": f"{self.rng.getrandbits(160):040X}",
@@ -319,7 +363,8 @@ class _Tenant:
             "technicalNotificationMails": [f"it-admin@{dom}"],
             "privacyProfile": {"contactEmail": f"privacy@{dom}",
                                "statementUrl": "https://www.contoso.com/privacy"},
-            "onPremisesSyncEnabled": True, "onPremisesLastSyncDateTime": _ts(self._ago(0, 0.02)),
+            **({"onPremisesSyncEnabled": True, "onPremisesLastSyncDateTime": _ts(
+                self._ago(0, 0.02))} if self.p.users > 3 else {}),  # user 3 is synced
             "verifiedDomains": [
                 {"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": True,
                  "isInitial": True, "name": dom, "type": "Managed"},
@@ -356,7 +401,7 @@ class _Tenant:
             else:
                 ranges = [{"@odata.type": "#microsoft.graph.iPv4CidrRange",
                            "cidrAddress": f"{(40, 52, 104, 131, 157, 203)[int(r() * 6)]}."
-                                          f"{int(r() * 256)}.{int(r() * 256)}.0/{(24, 28)[r() < .3]}"}
+                                          f"{int(r() * 256)}.{int(r() * 256)}.0/24"}
                           for _ in range(1 + int(r() * 4))]
                 if r() < 0.3:
                     ranges.append({"@odata.type": "#microsoft.graph.iPv6CidrRange",
@@ -383,11 +428,12 @@ class _Tenant:
                     "businessPhones": [], "createdDateTime": _ts(ago), "userType": "Guest",
                     "creationType": "Invitation", "securityIdentifier": _sid(x),
                     "externalUserState": ("Accepted", "PendingAcceptance")[r() < 0.1],
-                    "externalUserStateChangeDateTime": _ts(ago - 86400)})
+                    "externalUserStateChangeDateTime": _ts(int(ago * r()))})
                 continue
             country, city, phone, lang = SITES[(i // 12) % len(SITES)]
             dept, upn = DEPTS[i % 12], f"{nick}@{dom}"
-            title = "Director" if i < n // 64 else "Manager" if i < n // 8 else TITLES[int(r() * 10)]
+            title = ("Director" if i < n // 64 else "Manager" if i < n // 8
+                     else TITLES[int(r() * 10)])
             u: dict[str, Any] = {
                 "id": x, "displayName": f"{given} {sur}", "givenName": given, "surname": sur,
                 "userPrincipalName": upn, "mail": upn, "mailNickname": nick,
@@ -418,17 +464,17 @@ class _Tenant:
                 yield {"link": "manager", "source": x, "target": uid(_manager(i))}
 
     def _first_party(self) -> Iterator[SeedItem]:
-        for k, (app_id, name) in enumerate(FIRST_PARTY):
+        for k, (app_id, name) in enumerate(FIRST_PARTY if self.p.users else ()):
             graph = app_id == GRAPH_APP_ID
             yield _obj("servicePrincipals", {
                 "id": self.fp_sp(k), "accountEnabled": True, "appDisplayName": name,
                 "appId": app_id, "appOwnerOrganizationId": MS_TENANT, "displayName": name,
-                "appRoleAssignmentRequired": False, "publisherName": "Microsoft Services",
+                "appRoleAssignmentRequired": False,
                 "servicePrincipalNames": [app_id], "servicePrincipalType": "Application",
                 "signInAudience": "AzureADMultipleOrgs", "tags": [],
-                "appRoles": [{"allowedMemberTypes": ["Application"], "description": f"Allows {v}.",
-                              "displayName": v, "id": rid, "isEnabled": True, "origin":
-                              "Application", "value": v} for rid, v in GRAPH_ROLES] if graph else [],
+                "appRoles": [{"allowedMemberTypes": ["Application"], "id": rid, "value": v,
+                              "description": f"Allows {v}.", "displayName": v, "isEnabled": True,
+                              "origin": "Application"} for rid, v in GRAPH_ROLES] if graph else [],
                 "oauth2PermissionScopes": [
                     {"adminConsentDescription": f"Allows {v}.", "adminConsentDisplayName": v,
                      "id": sid, "isEnabled": True, "type": "User", "value": v,
@@ -438,7 +484,7 @@ class _Tenant:
     def _apps(self) -> Iterator[SeedItem]:
         r, tenant, graph_sp = self.rng.random, self.tenant, self.fp_sp(0)
         for a in range(self.p.apps):
-            n_roles, n_users, n_perms, n_scopes, n_grants = _app_shape(a)
+            n_roles, n_users, n_perms, n_scopes, n_grants, admin = _app_shape(a)
             oid, app_id, sp_id, name = self.app(a), self.app_id(a), self.sp(a), _app_name(a)
             audience = ("AzureADMyOrg", "AzureADMultipleOrgs")[r() < 0.15]
             is_api, created = r() < 0.35, self._ago(1, 2500)
@@ -481,8 +527,7 @@ class _Tenant:
                 "appRoleAssignmentRequired": r() < 0.3, "appRoles": [dict(x) for x in roles],
                 "oauth2PermissionScopes": [dict(x) for x in scopes], "replyUrls": redirects,
                 "servicePrincipalNames": [app_id, *uris], "servicePrincipalType": "Application",
-                "signInAudience": audience, "tags": ["WindowsAzureActiveDirectoryIntegratedApp"],
-                "createdDateTime": _ts(created - 60)})
+                "signInAudience": audience, "tags": ["WindowsAzureActiveDirectoryIntegratedApp"]})
             if r() < 0.5:
                 yield {"link": "owners", "source": sp_id, "target": self.user(self._person())}
             for j, i in enumerate(self._people(n_users)):
@@ -493,7 +538,7 @@ class _Tenant:
                 yield self._assign(rid, sp_id, "ServicePrincipal", name, graph_sp,
                                    "Microsoft Graph")
             scope = " ".join(v for _, v in GRAPH_SCOPES[:n_scopes])
-            if n_grants and _pick(a, 5, 2) == 0:
+            if n_grants and admin:
                 yield _obj("oauth2PermissionGrants", {
                     "id": _opaque(sp_id, graph_sp), "clientId": sp_id,
                     "consentType": "AllPrincipals", "resourceId": graph_sp, "scope": scope})
@@ -526,8 +571,7 @@ class _Tenant:
                 "@odata.type": "#microsoft.graph.agentIdentityBlueprintPrincipal",
                 "id": self.bp_sp(b), "accountEnabled": True, "appDisplayName": name,
                 "appId": app_id, "appOwnerOrganizationId": self.tenant, "displayName": name,
-                "servicePrincipalType": "Application", "tags": ["agent", "blueprint"],
-                "createdDateTime": _ts(created - 60)})
+                "servicePrincipalType": "Application", "tags": ["agent", "blueprint"]})
         for k in range(p.agent_ids):
             aid, bp_app = self.agent(k), self.bp_app_id(k % p.blueprints)
             yield _obj("servicePrincipals", {
@@ -537,7 +581,7 @@ class _Tenant:
                 "displayName": _agent_name(k), "servicePrincipalType": "ServiceIdentity",
                 "tags": ["agent", "blueprint"]})
             yield {"link": "sponsors", "source": aid, "target": self.user(self._person())}
-            if _pick(k, 7, 2) == 0:
+            if _agent_assigned(k):
                 rid, _ = GRAPH_ROLES[k % 2]
                 yield self._assign(rid, aid, "ServicePrincipal", _agent_name(k), graph_sp,
                                    "Microsoft Graph")
@@ -594,7 +638,7 @@ class _Tenant:
             elif u < 0.48:
                 mail, name = True, f"MESG-{dept}-{topic}"
             elif u < 0.50:
-                role, name = True, f"PRV-{('Helpdesk', 'Security', 'Exchange', 'App')[g % 4]} Admins"
+                role, name = True, f"PRV-{('Helpdesk', 'Security', 'App')[g % 3]}-Admins-{g}"
             else:
                 name = f"SG-{dept}-{topic}"
             nick = "".join(ch for ch in name.lower() if ch.isalnum()) + str(g)
@@ -635,7 +679,8 @@ class _Tenant:
                 size = min(int(4.0 * (1.0 - r()) ** -0.6667) + 1, 20_000)
                 pool = synced_pool if synced else range(p.users)
                 for i in rng.sample(pool, min(size, len(pool))):
-                    yield {"link": "members", "source": gid, "target": uid(i)}
+                    if not (synced and _is_guest(i)):  # synced groups hold synced users only
+                        yield {"link": "members", "source": gid, "target": uid(i)}
                 extra: list[str] = []
                 if plain_security or (mail and not types and not synced):
                     if g and r() < 0.08:  # nesting only points back: no cycles
@@ -648,13 +693,14 @@ class _Tenant:
                     extra.append(self.agent_user(int(r() * p.agent_users)))
                 for target in extra:
                     yield {"link": "members", "source": gid, "target": target}
-            if _pick(g, 6, 25) == 0:
+            if _group_assigned(g):
                 a = _pick(g, 8, p.apps)
                 role_id = self.role(a * 4) if _app_shape(a)[0] else DEFAULT_ACCESS
                 yield self._assign(role_id, gid, "Group", name, self.sp(a), _app_name(a))
 
     def _auth_methods(self) -> Iterator[SeedItem]:
-        gs = [self.group(g) for g in self.rng.sample(range(self.p.groups), 4)]
+        gs = ([self.group(g) for g in self.rng.sample(range(self.p.groups), 4)]
+              if self.p.groups >= 4 else ["all_users"] * 3)
 
         def target(gid: str, **extra: Any) -> dict[str, Any]:
             return {"targetType": "group", "id": gid, "isRegistrationRequired": False, **extra}
@@ -697,7 +743,8 @@ class _Tenant:
         configs = [{"@odata.type": f"#microsoft.graph.{m[0].lower()}{m[1:]}"
                                    "AuthenticationMethodConfiguration",
                     "id": m, **settings[m], "excludeTargets": []} for m in AUTH_METHODS]
-        configs[6]["excludeTargets"] = [{"targetType": "group", "id": gs[3]}]
+        if len(gs) > 3:
+            configs[6]["excludeTargets"] = [{"targetType": "group", "id": gs[3]}]
         yield _obj("authenticationMethodsPolicy", {
             "id": "authenticationMethodsPolicy", "displayName": "Authentication Methods Policy",
             "description": "The tenant-wide policy that controls which authentication methods "

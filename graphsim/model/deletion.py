@@ -87,6 +87,18 @@ def _cascade(tenant: Tenant, caller: Caller, collection: str, obj: Json) -> None
                 _remove(tenant, caller, "users", user, cascade=False)
 
 
+def as_deleted(collection: str, obj: Json, view: Json) -> Json:
+    """How a bin item reads: with `deletedDateTime`, and Graph's group quirk applied.
+
+    Soft-deleted groups report `securityEnabled: false` in the bin (reference §2.1), so kinds
+    must be told apart by `groupTypes`; the stored object keeps its value for the restore.
+    """
+    view["deletedDateTime"] = obj.get("deletedDateTime")
+    if collection == "groups" and "securityEnabled" in view:
+        view["securityEnabled"] = False
+    return view
+
+
 def bin_entry(
     tenant: Tenant, object_id: str, *, ca: bool, collection: str | None = None
 ) -> Deleted:

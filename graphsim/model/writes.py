@@ -13,7 +13,7 @@ from typing import Any
 from graphsim.errors import BadRequest, Conflict, resource_not_found
 from graphsim.model.audit import Caller
 from graphsim.model.tenant import Json, Tenant
-from graphsim.model.validate import check_body
+from graphsim.model.validate import check_body, type_properties
 from graphsim.rules import (
     LINK_SOURCES,
     LINK_TARGETS,
@@ -52,6 +52,9 @@ def _resolve_type(rule: Rule, body: Json, cast: str | None, odata_v4: bool) -> s
     if isinstance(odata_type, str):
         name = odata_type.removeprefix("#").removeprefix("microsoft.graph.")
         if name == rule.base_type:
+            if rule.odata_type_required:  # the base type is abstract (namedLocation)
+                raise BadRequest(f"Cannot create an instance of the abstract type "
+                                 f"'{odata_type}'; use a derived type.")
             return name
         if "microsoft.graph." + name not in rule.casts:
             raise BadRequest(f"Type '{odata_type}' is not valid for this collection.")
@@ -123,8 +126,7 @@ def _prepare_new(
         secrets.token_urlsafe(32)
     )
     now = tenant.now_iso()
-    if collection in ("users", "groups", "applications", "servicePrincipals",
-                      "conditionalAccessPolicies", "namedLocations"):
+    if "createdDateTime" in type_properties(type_name):  # v1.0 servicePrincipal has none
         values["createdDateTime"] = now
     if collection in ("conditionalAccessPolicies", "namedLocations"):
         values["modifiedDateTime"] = now
@@ -252,7 +254,9 @@ def update_object(
                 raise BadRequest(f"Property '{key}' is read-only and cannot be set.")
     values = check_body(rule, type_name, body, creating=False)
     binds = _binds(tenant, collection, body)
-    if tenant.is_synced(obj):
+    # Only directory-synced users and groups are AD-mastered; `organization` also carries
+    # onPremisesSyncEnabled, but there it says the tenant syncs, and the object stays writable.
+    if collection in ("users", "groups") and tenant.is_synced(obj):
         writable = SYNCED_USER_WRITABLE if collection == "users" else frozenset()
         if binds or any(key not in writable for key in values):
             raise BadRequest(ON_PREM_MASTERED)

@@ -65,6 +65,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stdout is not None:  # graphsim's address pipe; unclosed it warns
+            self.proc.stdout.close()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
