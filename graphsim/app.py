@@ -38,6 +38,7 @@ from graphsim.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
+from graphsim.model import deletion, writes
 from graphsim.model.audit import Caller
 from graphsim.model.tenant import Tenant
 from graphsim.odata import parse_query
@@ -120,7 +121,8 @@ class Simulator:
         kind = _kind(ctx.segments)
         self.requests[ctx.method][kind] += 1
         try:
-            if kind in ctx.extra.get("deny", ()):
+            deny = ctx.extra.get("deny", frozenset())
+            if deny and {kind, *ctx.segments[:1]} & deny:
                 raise AccessDenied("Insufficient privileges to complete the operation.")
             decision = self.throttle.decide(_request_info(ctx))
             if not decision.allowed:
@@ -302,9 +304,10 @@ def _token_claims(token: str) -> tuple[str, float | None, frozenset[str]]:
     - ``exp``: once the simulator clock (``/_sim/clock``) is past it, every request answers
       401 ``InvalidAuthenticationToken`` "Lifetime validation failed, the token is expired."
       (what Graph says for an expired token), so clients can test refresh-and-retry.
-    - ``deny``: requests whose first path segment - or X in ``identity/conditionalAccess/X``
-      and ``policies/X`` - is listed answer 403 ``Authorization_RequestDenied``, as for an
-      app without that permission. Checked per ``$batch`` entry too.
+    - ``deny``: requests whose first path segment, or X in ``identity/conditionalAccess/X``
+      and ``policies/X``, is listed answer 403 ``Authorization_RequestDenied``, as for an
+      app without that permission (``deny=policies`` refuses every policy, ``deny=
+      authorizationPolicy`` only that one). Checked per ``$batch`` entry too.
 
     Only ``<name>`` names the caller (audit ``initiatedBy``, throttle buckets), so a refreshed
     token is the same app. A malformed ``exp`` is an invalid token (401).
@@ -392,6 +395,8 @@ async def control(sim: Simulator, request: Request) -> Response:
             if error:
                 return _json({"error": error}, 400)
         return _json({k: v for k, v in asdict(sim.config).items() if k != "extra"})
+    if op == "sync" and request.method == "POST":
+        return _sync(sim, body)
     if op == "clock":
         if request.method == "POST":
             seconds = body.get("advanceSeconds", 0)
@@ -400,6 +405,33 @@ async def control(sim: Simulator, request: Request) -> Response:
             sim.clock.advance(float(seconds))
         return _json({"now": iso(sim.clock.now())})
     return _json({"error": f"unknown control operation {op!r}"}, 404)
+
+
+SYNC_CALLER = Caller("app:Microsoft Entra Connect")
+
+
+def _sync(sim: Simulator, body: dict[str, Any]) -> Response:
+    """Act as the on-premises sync engine: change or delete a synced object.
+
+    Graph refuses cloud writes to synced objects, so tests need this door to make the drift
+    that only Entra Connect can make. Body: {"id": ..., "set": {...}} or {"id": ..., "delete":
+    true}. Users removed on-premises go to the recycle bin; synced groups are hard-deleted.
+    """
+    object_id = body.get("id")
+    located = sim.tenant.locate(object_id) if isinstance(object_id, str) else None
+    if located is None:
+        return _json({"error": "no live object with that id"}, 404)
+    collection, obj = located
+    if not obj.get("onPremisesSyncEnabled"):
+        return _json({"error": "the object is not synced from on-premises"}, 400)
+    if body.get("delete") is True:
+        deletion.remove_object(sim.tenant, SYNC_CALLER, collection, obj)
+        return _json({"deleted": object_id})
+    values = body.get("set")
+    if not isinstance(values, dict) or not values:
+        return _json({"error": "give 'set' (an object of properties) or 'delete': true"}, 400)
+    writes.apply_update(sim.tenant, SYNC_CALLER, collection, obj, dict(values))
+    return _json({"updated": object_id})
 
 
 def _reset(sim: Simulator, body: dict[str, Any]) -> Response:

@@ -102,6 +102,9 @@ def _initial(tenant: Tenant, ctx: Ctx, collection: str, state: Json, size: int) 
 
 def _ref(tenant: Tenant, object_id: str) -> Json:
     located = tenant.locate(object_id)
+    if located is None and object_id in tenant.bin:
+        entry = tenant.bin[object_id]
+        located = (entry.collection, entry.obj)
     odata_type = odata_type_name(located[0], located[1]) if located else (
         "#microsoft.graph.directoryObject")
     return {"@odata.type": odata_type, "id": object_id}

@@ -159,13 +159,15 @@ def set_sync_behavior(
     value = body.get("isCloudManaged")
     if not isinstance(value, bool):
         raise BadRequest("Property 'isCloudManaged' must be a boolean.")
-    if value and not obj.get("onPremisesSyncEnabled"):
-        raise BadRequest("The object is not synchronized from on-premises; its source of "
-                         "authority is already the cloud.")
     old = tenant.cloud_managed.get(object_id, False)
     if old == value:
         return
+    if value and not obj.get("onPremisesSyncEnabled"):
+        raise BadRequest("The object is not synchronized from on-premises; its source of "
+                         "authority is already the cloud.")
     tenant.cloud_managed[object_id] = value
+    # A cloud-managed object no longer reads as synced; handing it back marks it synced again.
+    obj["onPremisesSyncEnabled"] = not value
     tenant.changes.record(collection, object_id, props=frozenset({"onPremisesSyncEnabled"}))
     tenant.audit.record(caller, "Update onPremisesSyncBehavior", category=_category(collection),
                         operation="Update", target_id=object_id,

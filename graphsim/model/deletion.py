@@ -42,6 +42,11 @@ def delete_object(tenant: Tenant, caller: Caller, collection: str, object_id: st
     _remove(tenant, caller, collection, obj, cascade=True)
 
 
+def remove_object(tenant: Tenant, caller: Caller, collection: str, obj: Json) -> None:
+    """Delete without the cloud-side checks: what the on-premises sync engine does."""
+    _remove(tenant, caller, collection, obj, cascade=True)
+
+
 def _remove(tenant: Tenant, caller: Caller, collection: str, obj: Json, *, cascade: bool) -> None:
     store = tenant.stores[collection]
     store.pop(obj["id"])
@@ -53,6 +58,7 @@ def _remove(tenant: Tenant, caller: Caller, collection: str, obj: Json, *, casca
         obj["deletedDateTime"] = tenant.now_iso()
         tenant.bin[obj["id"]] = Deleted(collection, obj, now)
         tenant.changes.record(collection, obj["id"], removed=True)
+        _membership_changed(tenant, obj["id"], present=False)
     else:
         tenant.forget(collection, obj["id"])
     tenant.stats["softDeletes" if soft else "hardDeletes"] += 1
@@ -99,6 +105,17 @@ def as_deleted(collection: str, obj: Json, view: Json) -> Json:
     return view
 
 
+def _membership_changed(tenant: Tenant, object_id: str, *, present: bool) -> None:
+    """A binned object vanishes from its groups' member lists and its reports' manager (and
+    returns on restore), so groups/delta and users/delta report it in `members@delta` /
+    `manager@delta` as a GET of those relationships would show it."""
+    for nav, collection in (("members", "groups"), ("manager", "users")):
+        for source in tenant.links.sources(nav, object_id):
+            if source in tenant.stores[collection]:
+                tenant.changes.record(collection, source, props=frozenset(),
+                                      links=((nav, object_id, present),))
+
+
 def bin_entry(
     tenant: Tenant, object_id: str, *, ca: bool, collection: str | None = None
 ) -> Deleted:
@@ -139,6 +156,7 @@ def restore(
     tenant.stores[entry.collection].put(obj)
     tenant.index(entry.collection, obj)
     tenant.changes.record(entry.collection, object_id)
+    _membership_changed(tenant, object_id, present=True)
     tenant.stats["restores"] += 1
     tenant.audit.record(
         caller, f"Restore {_noun(entry.collection)}", category=_category(entry.collection),

@@ -1004,9 +1004,16 @@ async def test_user_delta_rounds(graph: Graph) -> None:
     await client.users.by_user_id(changed["id"]).patch(User(department="Delta dept"))
     await client.users.by_user_id(doomed["id"]).delete()
 
+    # the deleted user's direct reports lose their (now hidden) manager in the same round
+    reports = {link["source"] for link in sim.state()["links"]
+               if link["link"] == "manager" and link["target"] == doomed["id"]}
     changes, next_delta = await delta_round(delta, await delta.with_url(delta_link).get())
     by_id = {u.id: u for u in changes}
-    assert set(by_id) == {created.id, changed["id"], doomed["id"]}
+    assert set(by_id) == {created.id, changed["id"], doomed["id"], *reports}
+    for report in reports:
+        [removed] = by_id[report].additional_data["manager@delta"]
+        assert (removed["@odata.type"], str(removed["id"]), removed["@removed"]) == (
+            "#microsoft.graph.user", doomed["id"], {"reason": "deleted"})
     assert by_id[created.id].display_name == "SDK sdk.delta"
     assert by_id[changed["id"]].department == "Delta dept"
     assert by_id[doomed["id"]].additional_data["@removed"] == {"reason": "changed"}

@@ -41,6 +41,10 @@ def test_deny_claim_refuses_listed_segments_also_inside_batch(sim: Sim) -> None:
                  "policies/authenticationMethodsPolicy"):
         assert sim.client.get(path, headers=auth).status_code == 200, path
 
+    everything = {"Authorization": f"Bearer {TOKEN};deny=policies,identity"}
+    for path in ("policies/authenticationMethodsPolicy", "identity/conditionalAccess/policies"):
+        assert_graph_error(sim.client.get(path, headers=everything), 403)
+
     batch = sim.client.post("$batch", headers=auth, json={"requests": [
         {"id": "1", "method": "GET", "url": "/groups?$top=1"},
         {"id": "2", "method": "GET", "url": "/users?$top=1"},

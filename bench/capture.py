@@ -1,0 +1,323 @@
+"""Benchmark: `entra_backup.snapshot.capture` against graphsim, beside a naive msgraph-sdk export.
+
+Starts `graphsim serve --synthetic N` and runs each exporter in its own child process, so each
+peak RSS (the child's VmHWM) is its own: (a) our capture of every kind into a temporary
+FolderStore; (b) the export users write today - GraphServiceClient typed request builders,
+msgraph_core.PageIterator, one sequential request per relationship, kiota's JSON writer per
+object, everything held in memory and `json.dump`ed into one file. Asserts nothing.
+Usage: python bench/capture.py [--objects N] [--ours-only] [--throttle graph --time-scale X]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gzip
+import json
+import os
+import pstats
+import resource
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psutil
+
+from graphsim.synthetic import plan_counts
+
+ROOT = Path(__file__).resolve().parents[1]
+RU_PER_S, RU_BURST, CA_PER_S = 800.0, 8000, 1.0  # Graph's budget, large tenant (graph.md §1)
+PAGE = 999
+Row = dict[str, Any]
+
+
+def peak_rss() -> int:
+    """Peak RSS of this process image (VmHWM; ru_maxrss could include the pre-exec parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+async def run_ours(url: str, out: Path, concurrency: int, backoff: float) -> Row:
+    from entra_backup.graph import GraphSession, StaticTokenProvider
+    from entra_backup.snapshot import capture
+    from entra_backup.store import FolderStore
+
+    store = FolderStore(out)
+    async with GraphSession(base_url=url, tokens=StaticTokenProvider("app:bench"),
+                            max_concurrency=concurrency, backoff_base=backoff) as session:
+        start = time.perf_counter()
+        result = await capture(session, store)
+        wall, rss, stats = time.perf_counter() - start, peak_rss(), session.stats.as_dict()
+    links = size = 0
+    for entry in result.manifest["kinds"].values():
+        size += entry["bytes"]
+        with gzip.open(store.open(result.tenant_id, result.snapshot_id, entry["file"])) as fh:
+            for line in fh:
+                links += sum(map(len, orjson.loads(line)["links"].values()))
+    return {"objects": sum(result.counts.values()), "links": links, "wall": wall, "rss": rss,
+            "bytes": size, "client": stats}
+
+
+async def run_naive(url: str, out: Path, fraction: float) -> Row:
+    from azure.core.credentials import AccessToken
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
+        AzureIdentityAuthenticationProvider,
+    )
+    from kiota_serialization_json.json_serialization_writer_factory import (
+        JsonSerializationWriterFactory,
+    )
+    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph_core import GraphClientFactory, PageIterator
+
+    from entra_backup.kinds import KINDS_BY_NAME  # same $select as ours: the same data
+
+    class Credential:
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            return AccessToken("app:naive", 4_102_444_800)
+
+    def cfg(builder: Any, **params: Any) -> RequestConfiguration[Any]:
+        """RequestConfiguration(query_parameters=XRequestBuilderGetQueryParameters(...))."""
+        cls = next(v for k, v in vars(type(builder)).items() if k.endswith("GetQueryParameters"))
+        return RequestConfiguration(query_parameters=cls(**params))
+
+    async def walk(builder: Any, pages: int = 0, **params: Any) -> list[Any]:
+        """Every item via PageIterator; with `pages`, stop after that many whole pages."""
+        items: list[Any] = []
+
+        def keep(item: Any) -> bool:
+            items.append(item)
+            return not pages or len(items) < pages * PAGE or len(items) % PAGE != 0
+
+        first = await builder.get(cfg(builder, **params))
+        if first is not None and first.value:
+            await PageIterator(first, adapter).iterate(keep)
+        return items
+
+    writers = JsonSerializationWriterFactory()
+
+    def to_json(model: Any) -> Any:
+        writer = writers.get_serialization_writer("application/json")
+        writer.write_object_value(None, model)
+        return json.loads(writer.get_serialized_content())
+
+    auth = AzureIdentityAuthenticationProvider(Credential(), allowed_hosts=["127.0.0.1"])
+    transport = httpx.AsyncHTTPTransport()
+    http = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(transport=transport, timeout=120))
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = f"{url}/v1.0"
+    client = GraphServiceClient(request_adapter=adapter)
+    totals = sim_stats(url)["objects"]  # only to size the stratified subset
+    ca, policies = client.identity.conditional_access, client.policies
+    big = {  # collection: (request builder, item builder, relationships read per object)
+        "users": (client.users, client.users.by_user_id, ()),
+        "groups": (client.groups, client.groups.by_group_id, ("members", "owners")),
+        "applications": (client.applications, client.applications.by_application_id,
+                         ("owners",)),
+        "servicePrincipals": (client.service_principals,
+                              client.service_principals.by_service_principal_id,
+                              ("owners", "app_role_assigned_to")),
+    }
+    export: dict[str, list[Any]] = {}
+    parts: dict[str, list[float]] = {}  # collection: [objects done, seconds]
+    links = 0
+    start = time.perf_counter()
+    try:
+        for coll, (builder, by_id, relations) in big.items():
+            began, export[coll] = time.perf_counter(), []
+            pages = 0 if fraction >= 1 else max(1, round(fraction * totals[coll] / PAGE))
+            for obj in await walk(builder, pages, select=KINDS_BY_NAME[coll].select, top=PAGE):
+                record = to_json(obj)
+                for rel in relations:
+                    objects = rel == "app_role_assigned_to"  # assignments kept whole
+                    found = await walk(getattr(by_id(obj.id), rel), top=PAGE,
+                                       **({} if objects else {"select": ["id"]}))
+                    record[rel] = [to_json(x) if objects else x.id for x in found]
+                    links += len(found)
+                export[coll].append(record)
+            parts[coll] = [len(export[coll]), time.perf_counter() - began]
+        began = time.perf_counter()
+        export["conditionalAccessPolicies"] = [to_json(p) for p in await walk(ca.policies)]
+        export["namedLocations"] = [to_json(p) for p in await walk(ca.named_locations)]
+        export["organization"] = [to_json(o) for o in await walk(client.organization)]
+        for name in ("authorization_policy", "authentication_methods_policy"):
+            export[name] = [to_json(await getattr(policies, name).get())]
+        parts["small"] = [0, time.perf_counter() - began]
+        began, path = time.perf_counter(), out / "export.json"
+        with path.open("w") as fh:
+            json.dump(export, fh)
+        parts["dump"] = [0, time.perf_counter() - began]
+        wall, rss = time.perf_counter() - start, peak_rss()
+    finally:
+        await http.aclose()
+        await transport.aclose()
+    return {"objects": sum(map(len, export.values())), "links": links, "wall": wall,
+            "rss": rss, "bytes": path.stat().st_size, "parts": parts}
+
+
+def child(args: argparse.Namespace) -> int:
+    profiler = cProfile.Profile() if args.profile else None
+    job = (run_ours(args.url, Path(args.out), args.concurrency, args.backoff_base)
+           if args.child == "ours" else run_naive(args.url, Path(args.out), args.naive_fraction))
+    row = asyncio.run(job) if profiler is None else profiler.runcall(asyncio.run, job)
+    if profiler is not None:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+    print("RESULT " + json.dumps(row), flush=True)
+    return 0
+
+
+def sim_stats(base: str) -> Row:
+    answer = httpx.get(f"{base}/_sim/stats", headers={"Authorization": "Bearer bench"},
+                       timeout=60)
+    return dict(answer.raise_for_status().json())
+
+
+def measure(which: str, base: str, args: argparse.Namespace) -> Row:
+    """Run one exporter in a child process; add the server-side request/RU deltas."""
+    before = sim_stats(base)
+    with tempfile.TemporaryDirectory(prefix=f"bench-{which}-") as out:
+        cmd = [sys.executable, __file__, "--child", which, "--url", base, "--out", out,
+               "--concurrency", str(args.concurrency), "--backoff-base", str(args.backoff_base),
+               "--naive-fraction", str(args.naive_fraction)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
+            "PYTHONPATH", "")]).rstrip(os.pathsep)}
+        started = time.perf_counter()
+        done = subprocess.run(cmd + ["--profile"] * args.profile, cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, text=True, check=False)
+        total = time.perf_counter() - started
+    result = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode or not result:
+        raise RuntimeError(f"{which} child failed (exit {done.returncode})")
+    row: Row = json.loads(result[-1][7:]) | {"process": total}
+    after = sim_stats(base)
+    gets = [after["requests"].get("GET", {}), before["requests"].get("GET", {})]
+    row["ca_requests"] = sum(gets[0].get(k, 0) - gets[1].get(k, 0)
+                             for k in ("policies", "namedLocations"))
+    for key in ("requests", "resource_units", "throttled", "throttled.conditionalAccess"):
+        row[key] = after["throttle"].get(key, 0) - before["throttle"].get(key, 0)
+    return row
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def report(rows: dict[str, Row], args: argparse.Namespace,
+           totals: dict[str, int]) -> None:
+    print(f"\n{'exporter':<22}{'objects':>10}{'links':>10}{'wall s':>9}{'objects/s':>11}"
+          f"{'peak RSS':>10}{'process s':>10}{'requests':>10}{'RU':>9}{'out MiB':>9}")
+    for name, r in rows.items():
+        print(f"{name:<22}{r['objects']:>10,}{r['links']:>10,}{r['wall']:>9.1f}"
+              f"{r['objects'] / r['wall']:>11,.0f}{mib(r['rss']):>10}{r['process']:>10.1f}"
+              f"{r['requests']:>10,}{r['resource_units']:>9,}{r['bytes'] / 2**20:>9.1f}")
+    if "naive" in rows:
+        naive, parts = rows["naive"], rows["naive"]["parts"]
+        big = [c for c in parts if parts[c][0]]
+        done = sum(parts[c][0] for c in big)
+        full = sum(totals[c] for c in big) + naive["objects"] - done
+        est = sum(parts[c][1] * totals[c] / parts[c][0] for c in big) + parts["small"][1] \
+            + parts["dump"][1] * full / naive["objects"]
+        print(f"\nnaive by collection: {'read':>8}{'of':>9}{'s':>8}{'objects/s':>11}")
+        for c in big:
+            print(f"  {c:<19}{parts[c][0]:>8,}{totals[c]:>9,}{parts[c][1]:>8.1f}"
+                  f"{parts[c][0] / parts[c][1]:>11,.0f}")
+        print(f"  small kinds {parts['small'][1]:.1f} s, json.dump {parts['dump'][1]:.1f} s")
+        if done < full:
+            print(f"naive export, extrapolated per collection from the subset above: {full:,} "
+                  f"objects in ~{est:,.0f} s = {full / est:,.0f} objects/s (peak RSS above is "
+                  "the subset's; the naive export holds everything, so it grows with the tenant)")
+        ratio = (rows["ours"]["objects"] / rows["ours"]["wall"]) / (full / est)
+        print(f"ours / naive objects/s: {ratio:.1f}x (target >= 3x)")
+    ours = rows["ours"]
+    print(f"ours client stats: {json.dumps(ours['client'])}")
+    if args.throttle == "graph":
+        rate, ca = RU_PER_S * args.time_scale, ours["ca_requests"] - ours[
+            "throttled.conditionalAccess"]
+        ru = ours["resource_units"]
+        bound = max((ru - RU_BURST) / rate, (ca - 1) / (CA_PER_S * args.time_scale), 0.0)
+        print(f"\nbudget ({args.time_scale:g} x Graph): {ru:,} RU charged, {ca} CA requests, "
+              f"{ours['throttled']:,} throttled (429)\n"
+              f"minimum time = max((RU - {RU_BURST} burst) / {rate:g} RU/s, CA / "
+              f"{CA_PER_S * args.time_scale:g} rps) = {bound:.1f} s "
+              f"(without the burst: RU / rate = {ru / rate:.1f} s)\n"
+              f"actual {ours['wall']:.1f} s = {100 * (ours['wall'] / bound - 1):+.1f} % over the "
+              f"minimum (target <= +10 %); {100 * (ours['wall'] / (ru / rate) - 1):+.1f} % vs "
+              "RU / rate")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Capture vs naive msgraph-sdk export.")
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--random-seed", type=int, default=0)
+    parser.add_argument("--ours-only", action="store_true")
+    parser.add_argument("--throttle", choices=("off", "graph"), default="off")
+    parser.add_argument("--time-scale", type=float, default=0.3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--backoff-base", type=float, default=1.0)
+    parser.add_argument("--naive-fraction", type=float, default=0.1,
+                        help="naive export: read this share of each big collection (whole "
+                        "999-object pages) and extrapolate per collection; 1 = everything")
+    parser.add_argument("--profile", action="store_true", help="cProfile each child (stderr)")
+    parser.add_argument("--child", choices=("ours", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    cmd = [sys.executable, "-m", "graphsim", "serve", "--host", "127.0.0.1", "--port", "0",
+           "--synthetic", str(args.objects), "--random-seed", str(args.random_seed)]
+    if args.throttle == "graph":
+        cmd += ["--throttle", "graph", "--time-scale", str(args.time_scale)]
+    print("bench:  ", shlex.join([Path(sys.executable).name, *sys.argv]))
+    print("server: ", shlex.join(["python", *cmd[1:]]))
+    print(f"machine: nproc {os.cpu_count()}, python {sys.version.split()[0]}, load average "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE)
+    rows: dict[str, Row] = {}
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        if "listening on " not in line:
+            print(f"graphsim did not start: {line!r}", file=sys.stderr)
+            return 1
+        base = line.strip().rsplit("listening on ", 1)[1]
+        objects = sim_stats(base)["objects"]
+        server = psutil.Process(proc.pid)
+        print(f"tenant: {sum(objects.values()):,} objects in graphsim (plan: "
+              f"{sum(plan_counts(args.objects).values()):,}); ready after "
+              f"{time.perf_counter() - started:.1f} s; graphsim RSS "
+              f"{mib(server.memory_info().rss)} (the simulator, not us)")
+        rows["ours"] = measure("ours", base, args)
+        if not args.ours_only and args.throttle == "off":
+            rows["naive"] = measure("naive", base, args)
+        print(f"graphsim RSS at the end {mib(server.memory_info().rss)}; load average "
+              + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    report(rows, args, objects)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Client-side pacing shared by all requests of one GraphSession, plus its counters.
+
+Graph throttles per service and per (app, tenant), not per connection: after one 429 every
+other request in flight would hit the same wall, and hammering a throttled service makes the
+penalty longer (graph.md §1.6). So one `Pacer`, owned by the session (never a module global),
+keeps a lane per service ("directory", "conditionalAccess"):
+
+- a *gate*: after a 429 nobody on that lane starts before the Retry-After deadline (where
+  Graph sends none - Conditional Access and named locations - for one interval, while the
+  refused request itself backs off with jitter);
+- an *interval* between request starts, adapted multiplicatively: x2 on a 429 (at least
+  `min_interval`, at most that 429's Retry-After), x(0.3 + percentage) when a response says
+  `x-ms-throttle-limit-percentage` >= 0.8 (at least min_interval/10), x0.8 on a clean
+  response, 0 again below min_interval/20. Only one 429 (or warning) per *epoch* raises the
+  interval: twenty requests sent together and refused together are one signal, not twenty
+  doublings.
+
+Numbers here are heuristics [A], not Graph facts; Graph's own signals (Retry-After, the
+percentage header) always win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+DIRECTORY = "directory"
+CONDITIONAL_ACCESS = "conditionalAccess"
+_CA_PREFIXES = ("identity/conditionalaccess", "identityprotection", "riskdetections",
+                "riskyusers")
+PRESSURE_THRESHOLD = 0.8
+
+
+def service_of(path: str) -> str:
+    """The throttling service of a path relative to the version (graph.md §1.1, §1.5)."""
+    return CONDITIONAL_ACCESS if path.lstrip("/").lower().startswith(_CA_PREFIXES) else DIRECTORY
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds (possibly fractional) or HTTP-date."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**(attempt-1)))."""
+    return rng.uniform(0.0, min(cap, base * 2.0 ** max(0, attempt - 1)))
+
+
+@dataclass
+class GraphStats:
+    """Counters for progress output and benchmarks; one per session."""
+
+    requests: int = 0  # HTTP exchanges sent, retries included
+    retries: int = 0  # requests or batch entries sent again
+    throttled: int = 0  # 429s seen, batch entries included
+    # by_status counts HTTP answers and batch entries alike (a $batch envelope is one 200)
+    transport_errors: int = 0  # dropped connections, timeouts
+    token_refreshes: int = 0  # forced refreshes after a 401
+    batch_entries: int = 0  # sub-requests sent inside $batch, retries included
+    paced_seconds: float = 0.0  # time spent waiting at the pacer
+    by_status: Counter[int] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in vars(self).items() if k != "by_status"}
+        out["by_status"] = {str(k): v for k, v in sorted(self.by_status.items())}
+        return out
+
+
+@dataclass
+class _Lane:
+    gate: float = 0.0
+    interval: float = 0.0
+    last_start: float = float("-inf")
+    epoch: int = 0
+
+
+class Pacer:
+    """Admits request starts per service lane; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        *,
+        min_interval: float,
+        max_interval: float,
+        stats: GraphStats | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < min_interval <= max_interval:
+            raise ValueError("need 0 < min_interval <= max_interval")
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self._stats = stats if stats is not None else GraphStats()
+        self._clock = clock
+        self._lanes: dict[str, _Lane] = {}
+
+    def _lane(self, service: str) -> _Lane:
+        return self._lanes.setdefault(service, _Lane())
+
+    async def admit(self, service: str) -> int:
+        """Wait for this request's turn on `service`; return the epoch to report back with.
+
+        No slot is booked ahead: a waiter re-checks the gate and the interval when it wakes,
+        so a gate or interval that changed meanwhile applies at once, in both directions.
+        """
+        lane = self._lane(service)
+        while True:
+            now = self._clock()
+            start = max(lane.gate, lane.last_start + lane.interval)
+            if start <= now:
+                lane.last_start = now
+                return lane.epoch
+            self._stats.paced_seconds += start - now
+            await asyncio.sleep(start - now)
+
+    def throttled(self, service: str, retry_after: float | None, epoch: int | None) -> None:
+        """A 429 on `service`: slow the lane and close its gate.
+
+        With Retry-After the gate stays shut that long (Graph said so for the whole app).
+        Without it (Conditional Access) the gate shuts for one interval only; the refused
+        request backs off on its own, so one unlucky request's long backoff never stalls the
+        others. `epoch` is what `admit` returned for the refused request; None (a batch entry,
+        admitted as the envelope) always counts as a new signal.
+        """
+        lane = self._lane(service)
+        if epoch is None or epoch == lane.epoch:
+            lane.interval = min(self.max_interval, max(lane.interval * 2, self.min_interval))
+            lane.epoch += 1
+        if retry_after is not None:  # no spacing wider than the wait Graph asked for
+            lane.interval = min(lane.interval, retry_after)
+        pause = retry_after if retry_after is not None else lane.interval
+        lane.gate = max(lane.gate, self._clock() + pause)
+
+    def answered(self, service: str, percentage: float | None, epoch: int) -> None:
+        """A non-429 answer: slow down on Graph's >= 80 % warning, else speed up again."""
+        lane = self._lane(service)
+        if percentage is not None and percentage >= PRESSURE_THRESHOLD:
+            if epoch == lane.epoch:
+                grown = max(lane.interval * (0.3 + percentage), self.min_interval / 10)
+                lane.interval = min(self.max_interval, grown)
+                lane.epoch += 1
+        elif lane.interval:
+            lane.interval *= 0.8
+            if lane.interval < self.min_interval / 20:
+                lane.interval = 0.0
+
+    def interval(self, service: str) -> float:
+        """Current gap between request starts on `service` (0 = full speed)."""
+        return self._lane(service).interval

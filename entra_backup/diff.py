@@ -1,0 +1,369 @@
+"""Difference reports: a snapshot against the live tenant or against another snapshot.
+
+Per kind, the live side comes from the snapshot's delta link when Graph still honours it
+(cost proportional to the changes), otherwise from a full read merged by id in streaming
+fashion. Deleted objects are looked up in the recycle bins (directory and the beta CA bin) to
+tell soft from hard; audit events since the snapshot say who changed what. The report is
+stored write-once beside the snapshots and exported from there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from entra_backup.compare import compare, mark_deleted
+from entra_backup.errors import DeltaExpiredError, SnapshotIntegrityError, SnapshotNotFoundError
+from entra_backup.graph import BatchRequest, GraphSession
+from entra_backup.kinds import ALL_KINDS, Kind, get_kind
+from entra_backup.live import Change, apply_change, belongs, read_delta, snapshot_records
+from entra_backup.records import DEFAULT_SPILL_LIMIT, normalized
+from entra_backup.reports import save_report
+from entra_backup.snapshot import (
+    _HashingWriter,
+    _tenant_link_rows,
+    _with_object_links,
+    kind_records,
+)
+from entra_backup.store import SnapshotStore, new_snapshot_id, validate_snapshot_id
+from entra_backup.types import Json
+from entra_backup.verify import load_manifest, verify_snapshot
+
+log = logging.getLogger(__name__)
+CHANGES = ("created", "updated", "deleted")
+_OBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+@dataclass
+class DiffRequest:
+    tenant_id: str
+    snapshot_id: str
+    against: str = "live"
+    kinds: list[str] = field(default_factory=list)
+    object_ids: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    use_delta: bool = True
+
+    def validated(self) -> DiffRequest:
+        """Raise ValueError (one line) for any malformed filter, before anything is read."""
+        validate_snapshot_id(self.snapshot_id)
+        if self.against != "live":
+            validate_snapshot_id(self.against)
+        for name in self.kinds:
+            get_kind(name)
+        for object_id in self.object_ids:
+            if not _OBJECT_ID.fullmatch(object_id):
+                raise ValueError(f"malformed object id {object_id!r}")
+        for change in self.changes:
+            if change not in CHANGES:
+                raise ValueError(f"unknown change type {change!r} (use {', '.join(CHANGES)})")
+        return self
+
+
+@dataclass
+class DiffResult:
+    header: Json
+    report_id: str
+
+
+async def run_diff(
+    store: SnapshotStore, request: DiffRequest, *, session: GraphSession | None = None,
+    now: datetime | None = None, spill_limit: int = DEFAULT_SPILL_LIMIT,
+    workdir: Path | None = None,
+) -> DiffResult:
+    """Compute, store and return a report. Nothing is written unless it completes."""
+    request.validated()
+    started = time.monotonic()
+    manifest = _verified_manifest(store, request.tenant_id, request.snapshot_id)
+    other = None
+    if request.against != "live":
+        other = _verified_manifest(store, request.tenant_id, request.against)
+    elif session is None:
+        raise ValueError("a diff against the live tenant needs a Graph session")
+    kinds = [get_kind(n) for n in request.kinds] if request.kinds else [
+        k for k in ALL_KINDS if k.name in manifest["kinds"]]
+    for kind in kinds:
+        for source in (manifest, other):
+            if source is not None and kind.name not in source["kinds"]:
+                raise SnapshotNotFoundError(
+                    f"snapshot {source['snapshotId']} did not capture {kind.name}")
+    audit = await _audit_index(session, manifest["takenAt"]) if other is None else {}
+    wanted = set(request.object_ids) or None
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    totals: Counter[str] = Counter()
+    live_path: dict[str, str] = {}
+    with tempfile.TemporaryFile(dir=workdir) as raw:
+        hasher = _HashingWriter(raw)
+        with gzip.GzipFile(fileobj=hasher, mode="wb", compresslevel=5, mtime=0) as out:
+            for kind in kinds:
+                async for entry in _kind_entries(store, request, kind, manifest, other, session,
+                                                 live_path, wanted, spill_limit, workdir,
+                                                 set(audit)):
+                    if request.changes and entry["change"] not in request.changes:
+                        continue
+                    entry["changedBy"] = audit.get(entry["id"], [])
+                    out.write(orjson.dumps(entry) + b"\n")
+                    counts[kind.name][entry["change"]] += 1
+                    totals[entry["change"]] += 1
+                    totals["recoverable" if entry["recoverable"] else "notRecoverable"] += 1
+                    if entry["deletion"]:
+                        totals[f"{entry['deletion']}Deleted"] += 1
+        raw.seek(0)
+        created = now or datetime.now(UTC)
+        header = {
+            "reportId": new_snapshot_id(created),
+            "snapshotId": request.snapshot_id,
+            "tenantId": request.tenant_id,
+            "against": request.against,
+            "createdAt": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "filters": {"kinds": request.kinds, "objectIds": request.object_ids,
+                        "changes": request.changes},
+            "summary": {
+                "total": sum(totals[c] for c in CHANGES),
+                "byKind": {k: {c: counts[k][c] for c in CHANGES} for k in counts},
+                "byChange": {c: totals[c] for c in CHANGES},
+                "softDeleted": totals["softDeleted"], "hardDeleted": totals["hardDeleted"],
+                "recoverable": totals["recoverable"],
+                "notRecoverable": totals["notRecoverable"],
+                "durationSeconds": round(time.monotonic() - started, 3),
+                "livePath": live_path,
+            },
+        }
+        save_report(store, header, raw, hasher.size)
+    return DiffResult(header, header["reportId"])
+
+
+def _verified_manifest(store: SnapshotStore, tenant_id: str, snapshot_id: str) -> Json:
+    result = verify_snapshot(store, tenant_id, snapshot_id)
+    if not result.ok:
+        raise SnapshotIntegrityError(
+            f"snapshot {snapshot_id} failed verification: {result.problems[0]}",
+            snapshot_id=snapshot_id)
+    manifest, _ = load_manifest(store, tenant_id, snapshot_id)
+    return manifest
+
+
+async def _audit_index(session: GraphSession | None, since: str) -> dict[str, list[Json]]:
+    """Directory audit events since the snapshot, by target object id, oldest first."""
+    if session is None:
+        return {}
+    index: dict[str, list[Json]] = defaultdict(list)
+    moment = since.split(".")[0].rstrip("Z") + "Z"
+    async for event in session.list_objects(
+            "auditLogs/directoryAudits", filter=f"activityDateTime ge {moment}"):
+        initiated = event.get("initiatedBy") or {}
+        actor = initiated.get("user") or initiated.get("app") or {}
+        by = {"type": "user" if initiated.get("user") else "app",
+              "id": actor.get("id") or actor.get("servicePrincipalId") or actor.get("appId"),
+              "displayName": actor.get("displayName"),
+              "userPrincipalName": actor.get("userPrincipalName")}
+        for target in event.get("targetResources") or []:
+            if isinstance(target, dict) and target.get("id"):
+                index[target["id"]].append({
+                    "when": event.get("activityDateTime"), "activity":
+                    event.get("activityDisplayName"), "operationType":
+                    event.get("operationType"), "by": by, "auditId": event.get("id"),
+                    "result": event.get("result")})
+    for events in index.values():
+        events.sort(key=lambda e: str(e["when"]))
+    return index
+
+
+async def _kind_entries(
+    store: SnapshotStore, request: DiffRequest, kind: Kind, manifest: Json,
+    other: Json | None, session: GraphSession | None, live_path: dict[str, str],
+    wanted: set[str] | None, spill_limit: int, workdir: Path | None, touched: set[str],
+) -> AsyncIterator[Json]:
+    before = snapshot_records(store, request.tenant_id, request.snapshot_id, kind, wanted)
+    if other is not None:
+        live_path[kind.name] = "snapshot"
+        after = snapshot_records(store, request.tenant_id, request.against, kind, wanted)
+        async for entry in _classified(kind, _merge(kind, before, _aiter(after)), session):
+            yield entry
+        return
+    assert session is not None
+    delta_link = manifest["kinds"][kind.name].get("deltaLink")
+    if kind.delta and delta_link and request.use_delta:
+        try:
+            changes = await read_delta(session, kind, delta_link)
+        except DeltaExpiredError:
+            log.info("%s: delta link expired, reading everything", kind.name)
+        else:
+            live_path[kind.name] = "delta"
+            pairs = await _delta_pairs(store, request, kind, changes, session, wanted,
+                                       touched, spill_limit, workdir)
+            async for entry in _classified(kind, _compare_pairs(kind, pairs), session):
+                yield entry
+            return
+    live_path[kind.name] = "full"
+    live = _filtered(kind_records(session, kind, spill_limit=spill_limit, workdir=workdir),
+                     wanted)
+    async for entry in _classified(kind, _merge(kind, before, live), session):
+        yield entry
+
+
+async def _aiter(records: Iterable[Json]) -> AsyncIterator[Json]:
+    for record in records:
+        yield record
+
+
+async def _filtered(records: AsyncIterator[Json], wanted: set[str] | None
+                    ) -> AsyncIterator[Json]:
+    async for record in records:
+        if wanted is None or record["id"] in wanted:
+            yield record
+
+
+async def _merge(kind: Kind, before: Iterator[Json], after: AsyncIterator[Json]
+                 ) -> AsyncIterator[tuple[Json | None, Json | None, Json | None]]:
+    """Merge two id-sorted streams; yield (entry, before, after) for every difference."""
+    old = next(before, None)
+    async for new in after:
+        while old is not None and old["id"] < new["id"]:
+            yield compare(kind, old, None), old, None
+            old = next(before, None)
+        if old is not None and old["id"] == new["id"]:
+            entry = compare(kind, old, new)
+            if entry is not None:
+                yield entry, old, new
+            old = next(before, None)
+        else:
+            yield compare(kind, None, new), None, new
+    while old is not None:
+        yield compare(kind, old, None), old, None
+        old = next(before, None)
+
+
+async def _compare_pairs(kind: Kind, pairs: list[tuple[Json | None, Json | None]]
+                         ) -> AsyncIterator[tuple[Json | None, Json | None, Json | None]]:
+    for old, new in pairs:
+        entry = compare(kind, old, new)
+        if entry is not None:
+            yield entry, old, new
+
+
+async def _delta_pairs(
+    store: SnapshotStore, request: DiffRequest, kind: Kind, changes: dict[str, Change],
+    session: GraphSession, wanted: set[str] | None, touched: set[str],
+    spill_limit: int, workdir: Path | None,
+) -> list[tuple[Json | None, Json | None]]:
+    """(snapshot record, current record) for every object delta or the audit log touched.
+
+    Delta carries properties and `members@delta` / `manager@delta`; links it does not carry
+    are read again for those objects only: per-object links (owners, assignments, sponsors)
+    for objects that changed or that an audit event names, and tenant-wide lists (grants)
+    compared in one pass.
+    """
+    tenant_links = [link for link in kind.links if link.read == "tenant_list"]
+    rows: dict[str, Json] = {}
+    regrouped: set[str] = set()
+    if tenant_links:
+        rows = {r["id"]: r["links"] for r in await _tenant_link_rows(
+            session, kind, tenant_links, spill_limit, workdir)}
+        for record in snapshot_records(store, request.tenant_id, request.snapshot_id, kind):
+            now = {link.name: rows.get(record["id"], {}).get(link.name, [])
+                   for link in tenant_links}
+            then = {link.name: record["links"].get(link.name, []) for link in tenant_links}
+            if normalized({"links": now})["links"] != normalized({"links": then})["links"]:
+                regrouped.add(record["id"])
+    ids = set(changes) | touched | regrouped
+    if wanted is not None:
+        ids &= wanted
+    old = {r["id"]: r for r in snapshot_records(store, request.tenant_id, request.snapshot_id,
+                                                kind, ids)}
+    pairs: list[tuple[Json | None, Json | None]] = []
+    refresh: list[Json] = []
+    for object_id in sorted(ids):
+        before = old.get(object_id)
+        change = changes.get(object_id)
+        if change is None:
+            if before is None:
+                continue  # an audit target or grant owner of another kind
+            change = Change(object_id)
+        if not belongs(kind, change, before is not None):
+            continue
+        after = apply_change(kind, before, change)
+        if after is not None:
+            for link in tenant_links:
+                after["links"][link.name] = rows.get(object_id, {}).get(link.name, [])
+            refresh.append(after)
+        pairs.append((before, after))
+    per_object = [link for link in kind.links if link.read == "per_object"]
+    if per_object and refresh:
+        async for _ in _with_object_links(session, kind, per_object, iter(refresh)):
+            pass
+    for _before, after in pairs:
+        if after is not None:
+            normalized(after)
+    return pairs
+
+
+async def _classified(
+    kind: Kind, diffs: AsyncIterator[tuple[Json | None, Json | None, Json | None]],
+    session: GraphSession | None,
+) -> AsyncIterator[Json]:
+    """Entries in id order; deleted ones get soft/hard from the recycle bins in batches."""
+    pending: list[tuple[Json, Json]] = []
+    async for entry, before, _after in diffs:
+        if entry is None:
+            continue
+        if entry["change"] != "deleted":
+            for ready in await _flush(kind, pending, session):
+                yield ready
+            pending = []
+            yield entry
+            continue
+        assert before is not None
+        pending.append((entry, before))
+        if len(pending) >= 20:
+            for ready in await _flush(kind, pending, session):
+                yield ready
+            pending = []
+    for ready in await _flush(kind, pending, session):
+        yield ready
+
+
+async def _flush(kind: Kind, pending: list[tuple[Json, Json]],
+                 session: GraphSession | None) -> list[Json]:
+    if not pending:
+        return []
+    if session is None or kind.deleted_path is None:
+        return [mark_deleted(kind, entry, "hard" if kind.deleted_path is None else "soft",
+                             before) for entry, before in pending]
+    requests = [BatchRequest(id=str(i), method="GET", url="/" + _bin_path(kind, entry["id"]))
+                for i, (entry, _) in enumerate(pending)]
+    answers = await session.batch(requests, api_version=kind.deleted_api_version)
+    out = []
+    for (entry, before), answer in zip(pending, answers, strict=True):
+        deletion = "soft" if answer.status == 200 else "hard"
+        if answer.status not in (200, 404):
+            raise _bin_error(kind, answer)
+        out.append(mark_deleted(kind, entry, deletion, before))
+    return out
+
+
+def _bin_path(kind: Kind, object_id: str) -> str:
+    assert kind.deleted_path is not None
+    if kind.deleted_path.startswith("directory/deletedItems"):
+        return f"directory/deletedItems/{object_id}?$select=id"
+    return f"{kind.deleted_path}/{object_id}"
+
+
+def _bin_error(kind: Kind, answer: Any) -> Exception:
+    from entra_backup.errors import EntraBackupError
+
+    body = answer.body if isinstance(answer.body, dict) else {}
+    error = body.get("error") or {}
+    return EntraBackupError(f"looking up deleted {kind.name} failed: {answer.status} "
+                            f"{error.get('code', '')} {error.get('message', '')}".strip())

@@ -1,0 +1,1 @@
+"""Engine tests: unit, and integration against graphsim and Azurite."""
