@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test lint demo sim-demo bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: setup lint
 	$(PY) -m tests.support.servers -- $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 demo: setup
+	$(PY) scripts/demo.py
+
+sim-demo: setup
 	$(PY) -m graphsim.demo
 
 bench: setup

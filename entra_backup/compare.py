@@ -119,15 +119,23 @@ def assess(
     if member_change and now.get("mailEnabled") and "Unified" not in (now.get("groupTypes")
                                                                       or []):
         reasons.append("mail_enabled_group")
-    recoverable = not (set(reasons) & BLOCKING)
-    only_members = links and all(link["link"] == "members" for link in links) and not roots
+    return recoverability(kind, reasons, properties, links), reasons, (
+        "onPremises" if synced_now else "cloud")
+
+
+def recoverability(kind: Kind, reasons: list[str], properties: list[Json],
+                   links: list[Json]) -> bool:
+    """Whether anything in the change can be put back, given the reasons found."""
+    roots = {p["path"].split(".")[0] for p in properties}
+    if set(reasons) & BLOCKING:
+        return False
+    only_members = bool(links) and all(link["link"] == "members" for link in links) and not roots
     if only_members and {"dynamic_membership", "mail_enabled_group"} & set(reasons):
-        recoverable = False
+        return False
     if roots and roots <= CREDENTIAL_PROPERTIES and not links:
-        recoverable = False
-    if "source_of_authority_changed" in reasons and roots == {flag}:
-        recoverable = False  # SOA is never flipped back silently (as Microsoft's own recovery)
-    return recoverable, reasons, "onPremises" if synced_now else "cloud"
+        return False
+    # SOA is never flipped back silently (as in Microsoft's own recovery)
+    return not ("source_of_authority_changed" in reasons and roots == {kind.synced_flag})
 
 
 def compare(kind: Kind, before: Json | None, after: Json | None) -> Json | None:

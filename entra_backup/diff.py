@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from entra_backup.compare import compare, mark_deleted
+from entra_backup.compare import compare, mark_deleted, recoverability
 from entra_backup.errors import DeltaExpiredError, SnapshotIntegrityError, SnapshotNotFoundError
 from entra_backup.graph import BatchRequest, GraphSession
 from entra_backup.kinds import ALL_KINDS, Kind, get_kind
@@ -42,6 +42,7 @@ from entra_backup.verify import load_manifest, verify_snapshot
 
 log = logging.getLogger(__name__)
 CHANGES = ("created", "updated", "deleted")
+MEMBERSHIP_REASONS = frozenset({"dynamic_membership", "mail_enabled_group"})
 _OBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -103,22 +104,32 @@ async def run_diff(
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     totals: Counter[str] = Counter()
     live_path: dict[str, str] = {}
-    with tempfile.TemporaryFile(dir=workdir) as raw:
+    restorable: set[str] = set()  # soft-deleted here: a restore brings their links back
+    with tempfile.TemporaryFile(dir=workdir) as draft, \
+            tempfile.TemporaryFile(dir=workdir) as raw:
+        for kind in kinds:
+            async for entry in _kind_entries(store, request, kind, manifest, other, session,
+                                             live_path, wanted, spill_limit, workdir,
+                                             set(audit)):
+                if entry["deletion"] == "soft" and entry["recoverable"]:
+                    restorable.add(entry["id"])
+                if request.changes and entry["change"] not in request.changes:
+                    continue
+                entry["changedBy"] = audit.get(entry["id"], [])
+                draft.write(orjson.dumps(entry) + b"\n")
+        draft.seek(0)
         hasher = _HashingWriter(raw)
         with gzip.GzipFile(fileobj=hasher, mode="wb", compresslevel=5, mtime=0) as out:
-            for kind in kinds:
-                async for entry in _kind_entries(store, request, kind, manifest, other, session,
-                                                 live_path, wanted, spill_limit, workdir,
-                                                 set(audit)):
-                    if request.changes and entry["change"] not in request.changes:
-                        continue
-                    entry["changedBy"] = audit.get(entry["id"], [])
-                    out.write(orjson.dumps(entry) + b"\n")
-                    counts[kind.name][entry["change"]] += 1
-                    totals[entry["change"]] += 1
-                    totals["recoverable" if entry["recoverable"] else "notRecoverable"] += 1
-                    if entry["deletion"]:
-                        totals[f"{entry['deletion']}Deleted"] += 1
+            for line in draft:
+                entry = _without_cascade(orjson.loads(line), restorable)
+                if entry is None:
+                    continue
+                out.write(orjson.dumps(entry) + b"\n")
+                counts[entry["kind"]][entry["change"]] += 1
+                totals[entry["change"]] += 1
+                totals["recoverable" if entry["recoverable"] else "notRecoverable"] += 1
+                if entry["deletion"]:
+                    totals[f"{entry['deletion']}Deleted"] += 1
         raw.seek(0)
         created = now or datetime.now(UTC)
         header = {
@@ -142,6 +153,30 @@ async def run_diff(
         }
         save_report(store, header, raw, hasher.size)
     return DiffResult(header, header["reportId"])
+
+
+def _without_cascade(entry: Json, restorable: set[str]) -> Json | None:
+    """Drop link removals that only mirror a soft deletion listed in the same report.
+
+    A soft-deleted user vanishes from every group, manager and owner list it was in; restoring
+    it brings those links back (Graph restores them with the object), so repeating them on
+    each group would bury the incident under noise. An entry left empty is dropped.
+    """
+    if entry["change"] != "updated" or not restorable:
+        return entry
+    links = []
+    for link in entry["links"]:
+        removed = [t for t in link["removed"] if not (isinstance(t, str) and t in restorable)]
+        if link["added"] or removed:
+            links.append({**link, "removed": removed})
+    if not links and not entry["properties"]:
+        return None
+    if len(links) == len(entry["links"]) and links == entry["links"]:
+        return entry
+    members_left = any(link["link"] == "members" for link in links)
+    reasons = [r for r in entry["reasons"] if members_left or r not in MEMBERSHIP_REASONS]
+    recoverable = recoverability(get_kind(entry["kind"]), reasons, entry["properties"], links)
+    return {**entry, "links": links, "recoverable": recoverable, "reasons": reasons}
 
 
 def _verified_manifest(store: SnapshotStore, tenant_id: str, snapshot_id: str) -> Json:

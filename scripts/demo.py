@@ -1,0 +1,106 @@
+"""`make demo`: snapshot -> incident -> difference report, end to end on a local tenant.
+
+Starts graphsim with a ~2,000-object synthetic tenant, takes a snapshot with the
+`entra-backup` CLI into a throwaway folder store, makes three incident-like changes through
+Graph as an "attacker" (a user removed from a group, a user added to a Conditional Access
+exclusion, a user deleted), then runs `entra-backup diff` and prints the report, and writes
+the HTML export beside it. Everything it starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from graphsim.demo import start, stop
+
+ATTACKER = "user:mallory@contoso.example"
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "entra_backup.cli", *args], env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"entra-backup {' '.join(args)} failed: {done.stderr.strip()}")
+    if done.stderr.strip():
+        print(done.stderr.strip())
+    return done.stdout
+
+
+def incident(graph: httpx.Client) -> None:
+    groups = graph.get("/groups?$filter=securityEnabled eq true and mailEnabled eq false"
+                       "&$top=50&$select=id,displayName,groupTypes,onPremisesSyncEnabled").json()
+    group = next(g for g in groups["value"] if not g.get("onPremisesSyncEnabled")
+                 and "DynamicMembership" not in g["groupTypes"])
+    member = graph.get(f"/groups/{group['id']}/members?$select=id,displayName").json()
+    victim = member["value"][0]
+    graph.delete(f"/groups/{group['id']}/members/{victim['id']}/$ref").raise_for_status()
+    print(f"  removed {victim.get('displayName')} from group {group['displayName']}")
+    users = graph.get("/users?$top=20&$select=id,displayName,onPremisesSyncEnabled").json()
+    cloud = [u for u in users["value"] if not u.get("onPremisesSyncEnabled")]
+    policy = graph.get("/identity/conditionalAccess/policies?$top=1").json()["value"][0]
+    conditions = policy["conditions"]
+    excluded = list(conditions["users"].get("excludeUsers") or [])
+    conditions["users"]["excludeUsers"] = [*excluded, cloud[1]["id"]]
+    graph.patch(f"/identity/conditionalAccess/policies/{policy['id']}",
+                json={"conditions": conditions}).raise_for_status()
+    print(f"  excluded {cloud[1]['displayName']} from CA policy {policy['displayName']}")
+    graph.delete(f"/users/{cloud[2]['id']}").raise_for_status()
+    print(f"  deleted user {cloud[2]['displayName']}")
+
+
+def show(report: dict[str, Any]) -> None:
+    summary = report["summary"]
+    print(f"report {report['reportId']}: {summary['total']} changes {summary['byChange']} in "
+          f"{summary['durationSeconds']} s (live path: "
+          f"{sorted(set(summary['livePath'].values()))})")
+    for entry in report["entries"]:
+        who = ", ".join(sorted({e["by"].get("userPrincipalName") or e["by"]["displayName"] or "?"
+                                for e in entry["changedBy"]})) or "unknown"
+        state = "recoverable" if entry["recoverable"] else f"NOT recoverable {entry['reasons']}"
+        deletion = f" ({entry['deletion']})" if entry["deletion"] else ""
+        print(f"- {entry['kind']} {entry['displayName']!r}: {entry['change']}{deletion}, "
+              f"{state}; by {who}")
+        for prop in entry["properties"][:3]:
+            print(f"    {prop['path']}: {json.dumps(prop['before'])[:60]} -> "
+                  f"{json.dumps(prop['after'])[:60]}")
+        for link in entry["links"][:3]:
+            print(f"    {link['link']}: +{len(link['added'])} -{len(link['removed'])}")
+
+
+def main() -> int:
+    proc, url = start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="entra-backup-demo-") as folder:
+            env = {**os.environ, "ENTRA_BACKUP_GRAPH_URL": url,
+                   "ENTRA_BACKUP_GRAPH_TOKEN": "app:entra-backup-demo",
+                   "ENTRA_BACKUP_STORE": str(Path(folder) / "store")}
+            print(f"== graphsim at {url}; snapshot store {env['ENTRA_BACKUP_STORE']}")
+            started = time.monotonic()
+            snap = json.loads(cli(env, "snapshot", "--json"))
+            print(f"== snapshot {snap['snapshotId']}: {sum(snap['counts'].values())} objects in "
+                  f"{time.monotonic() - started:.1f} s")
+            print("== incident (as mallory@contoso.example)")
+            with httpx.Client(base_url=f"{url}/v1.0",
+                              headers={"Authorization": f"Bearer {ATTACKER}"}) as graph:
+                incident(graph)
+            print("== difference report: snapshot vs live")
+            show(json.loads(cli(env, "diff", snap["snapshotId"])))
+            html = Path(tempfile.gettempdir()) / f"entra-backup-report-{snap['snapshotId']}.html"
+            cli(env, "diff", snap["snapshotId"], "--format", "html", "--out", str(html))
+            print(f"== HTML report (open offline): {html}")
+    finally:
+        stop(proc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
