@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, NoReturn
 
 import orjson
@@ -152,7 +153,6 @@ def _tenants(args: argparse.Namespace) -> list[str | None]:
 
 
 async def _snapshot(args: argparse.Namespace) -> int:
-    from entra_backup.graph import GraphSession, token_provider_from_env
     from entra_backup.snapshot import capture
 
     kinds = [get_kind(name) for name in args.kind] if args.kind else list(ALL_KINDS)
@@ -161,8 +161,7 @@ async def _snapshot(args: argparse.Namespace) -> int:
     results = []
     reporter = _Progress(enabled=sys.stderr.isatty() and not args.json)
     for tenant in _tenants(args):
-        async with GraphSession(base_url=url,
-                                tokens=token_provider_from_env(tenant_id=tenant)) as session:
+        async with _graph(url, tenant) as session:
             result = await capture(session, store, tenant_id=tenant, kinds=kinds,
                                    progress=reporter.update)
         reporter.done()
@@ -178,6 +177,21 @@ async def _snapshot(args: argparse.Namespace) -> int:
             for name, count in item["counts"].items():
                 print(f"  {name:<36} {count:>10}")
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _graph(url: str, tenant: str | None) -> AsyncIterator[Any]:
+    """A Graph session for one tenant; closes the session and the credential it made."""
+    from entra_backup.graph import GraphSession, token_provider_from_env
+
+    tokens = token_provider_from_env(tenant_id=tenant)
+    try:
+        async with GraphSession(base_url=url, tokens=tokens) as session:
+            yield session
+    finally:
+        close = getattr(tokens, "close", None)
+        if close is not None:
+            await close()
 
 
 class _Progress:
@@ -268,7 +282,6 @@ def _verify(args: argparse.Namespace) -> int:
 async def _diff(args: argparse.Namespace) -> int:
     from entra_backup.diff import DiffRequest, run_diff
     from entra_backup.export import EXPORTERS
-    from entra_backup.graph import GraphSession, token_provider_from_env
     from entra_backup.reports import iter_entries
 
     request = DiffRequest(tenant_id="", snapshot_id=args.snapshot_id, against=args.against,
@@ -280,8 +293,7 @@ async def _diff(args: argparse.Namespace) -> int:
     store = _store(args)
     request.tenant_id = _resolve_tenant(args, store)
     if request.against == "live":
-        async with GraphSession(base_url=_graph_url(args), tokens=token_provider_from_env(
-                tenant_id=request.tenant_id)) as session:
+        async with _graph(_graph_url(args), request.tenant_id) as session:
             result = await run_diff(store, request, session=session)
     else:
         result = await run_diff(store, request)

@@ -42,6 +42,7 @@ from entra_backup.verify import load_manifest, verify_snapshot
 
 log = logging.getLogger(__name__)
 CHANGES = ("created", "updated", "deleted")
+REPORT_SCHEMA_VERSION = 1
 MEMBERSHIP_REASONS = frozenset({"dynamic_membership", "mail_enabled_group"})
 _OBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -133,6 +134,7 @@ async def run_diff(
         raw.seek(0)
         created = now or datetime.now(UTC)
         header = {
+            "schemaVersion": REPORT_SCHEMA_VERSION,
             "reportId": new_snapshot_id(created),
             "snapshotId": request.snapshot_id,
             "tenantId": request.tenant_id,
@@ -203,13 +205,16 @@ async def _audit_index(session: GraphSession | None, since: str) -> dict[str, li
               "id": actor.get("id") or actor.get("servicePrincipalId") or actor.get("appId"),
               "displayName": actor.get("displayName"),
               "userPrincipalName": actor.get("userPrincipalName")}
+        when = event.get("activityDateTime")
+        if not isinstance(when, str):
+            continue  # an event without a time cannot be placed after the snapshot
+        record = {"when": when, "activity": str(event.get("activityDisplayName") or ""),
+                  "operationType": str(event.get("operationType") or ""), "by": by,
+                  "auditId": str(event.get("id") or ""),
+                  "result": str(event.get("result") or "")}
         for target in event.get("targetResources") or []:
             if isinstance(target, dict) and target.get("id"):
-                index[target["id"]].append({
-                    "when": event.get("activityDateTime"), "activity":
-                    event.get("activityDisplayName"), "operationType":
-                    event.get("operationType"), "by": by, "auditId": event.get("id"),
-                    "result": event.get("result")})
+                index[target["id"]].append(record)
     for events in index.values():
         events.sort(key=lambda e: str(e["when"]))
     return index

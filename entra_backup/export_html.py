@@ -18,7 +18,7 @@ from typing import IO, Any
 import orjson
 
 from entra_backup.export import ChunkWriter, ordered_entry, ordered_header
-from entra_backup.report_schema import CHANGES, REASON_CODES, SCHEMA_VERSION, kinds
+from entra_backup.report_schema import CHANGES, REASON_CODES, SCHEMA_VERSION, known_kinds
 from entra_backup.types import Json
 
 MAX_HTML_ENTRIES = 20_000
@@ -285,7 +285,7 @@ def _page_top(head: Json, limit: int) -> str:
                   "(a browser cannot list more). The json, ndjson and csv exports hold every "
                   "entry.</p>\n")
     kind_options = "".join(f'<option value="{escape(k)}">{escape(k)}</option>'
-                           for k in kinds() if k in summary["byKind"])
+                           for k in known_kinds() if k in summary["byKind"])
     change_options = "".join(f'<option value="{c}">{c}</option>' for c in CHANGES)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -337,7 +337,7 @@ def _counts_table(summary: Json) -> str:
     """Changes by kind and change type, with how each kind's later side was read."""
     by_kind, live_path = summary["byKind"], summary["livePath"]
     rows = []
-    for kind in [k for k in kinds() if k in by_kind or k in live_path]:
+    for kind in [k for k in known_kinds() if k in by_kind or k in live_path]:
         counts = by_kind.get(kind) or {}
         cells = "".join(f'<td class="num">{int(counts.get(c, 0)):,}</td>' for c in CHANGES)
         total = sum(int(counts.get(c, 0)) for c in CHANGES)

@@ -41,13 +41,7 @@ from entra_backup._graph_rules import (
     json_or_none,
     refuse_permanent_delete,
 )
-from entra_backup._pacing import (
-    GraphStats,
-    Pacer,
-    backoff_delay,
-    parse_retry_after,
-    service_of,
-)
+from entra_backup._pacing import GraphStats, Pacer, backoff_delay, parse_retry_after, service_of
 from entra_backup.errors import GraphRequestError, NotFoundError
 from entra_backup.graph_auth import (
     CredentialTokenProvider,
@@ -55,13 +49,7 @@ from entra_backup.graph_auth import (
     TokenProvider,
     token_provider_from_env,
 )
-from entra_backup.graph_batch import (
-    BatchRequest,
-    BatchResponse,
-    get_many,
-    list_all_many,
-    run_batch,
-)
+from entra_backup.graph_batch import BatchRequest, BatchResponse, get_many, list_all_many, run_batch
 from entra_backup.types import Json
 
 __all__ = [

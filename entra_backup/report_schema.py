@@ -108,6 +108,6 @@ def validate_header(header: dict[str, Any]) -> None:
     validate_report({**header, "entries": []})
 
 
-def kinds() -> list[str]:
+def known_kinds() -> list[str]:
     """The kind names the contract knows, in restore-rank order (as the schema lists them)."""
     return list(load_schema(ENTRY_SCHEMA)["$defs"]["kind"]["enum"])

@@ -27,7 +27,7 @@ from entra_backup.report_schema import (
     ENTRY_KEYS,
     REASON_CODES,
     SCHEMA_DIR,
-    kinds,
+    known_kinds,
     load_schema,
     validate_entry,
     validate_report,
@@ -112,7 +112,7 @@ def test_schema_files_are_valid_and_name_every_kind() -> None:
 
     for name in ("report-entry.schema.json", "report.schema.json"):
         Draft202012Validator.check_schema(load_schema(name))
-    assert kinds() == list(KINDS_BY_NAME)
+    assert known_kinds() == list(KINDS_BY_NAME)
     assert list(load_schema("report-entry.schema.json")["required"]) == list(ENTRY_KEYS)
     for entry in _entries():
         validate_entry(entry)
@@ -315,7 +315,7 @@ def test_html_csp_allows_exactly_the_page_own_style_and_script() -> None:
 
 
 def test_html_embedded_json_parses_and_cannot_close_its_script() -> None:
-    hostile = _entries() + [_entry("z", displayName="</script><!--<script>", properties=[
+    hostile = [*_entries(), _entry("z", displayName="</script><!--<script>", properties=[
         {"path": "notes", "before": "a</SCRIPT>b", "after": "\u2028<!-- x"}])]
     _, checker = _page(hostile, header=_header(hostile))
     block = checker.scripts["report-data"]
@@ -412,7 +412,7 @@ setTimeout(() => {
 def test_html_script_renders_and_filters_in_a_fake_dom(tmp_path: Path) -> None:
     """No browser: run the page's own script in node against a minimal DOM that refuses
     innerHTML and script elements, and drive its filters."""
-    many = _entries() + [_entry(f"bulk{i:04d}") for i in range(300)]
+    many = [*_entries(), *(_entry(f"bulk{i:04d}") for i in range(300))]
     _, checker = _page(many, header=_header(many))
     paths = []
     for name, text in (("data.json", checker.scripts["report-data"]),
