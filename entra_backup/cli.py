@@ -144,6 +144,19 @@ def _graph_url(args: argparse.Namespace) -> str:
     return url
 
 
+def _retention() -> int:
+    """Days snapshots are kept (ENTRA_BACKUP_RETENTION_DAYS, default 5 as the native service)."""
+    from entra_backup.store import DEFAULT_RETENTION_DAYS
+
+    text = os.environ.get("ENTRA_BACKUP_RETENTION_DAYS", "").strip()
+    if not text:
+        return DEFAULT_RETENTION_DAYS
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"ENTRA_BACKUP_RETENTION_DAYS must be a whole number of days >= 1, "
+                         f"not {text!r}")
+    return int(text)
+
+
 def _tenants(args: argparse.Namespace) -> list[str | None]:
     if args.tenant:
         return [args.tenant]
@@ -163,7 +176,7 @@ async def _snapshot(args: argparse.Namespace) -> int:
     for tenant in _tenants(args):
         async with _graph(url, tenant) as session:
             result = await capture(session, store, tenant_id=tenant, kinds=kinds,
-                                   progress=reporter.update)
+                                   progress=reporter.update, retention_days=_retention())
         reporter.done()
         results.append({"snapshotId": result.snapshot_id, "tenantId": result.tenant_id,
                         "counts": result.counts})
@@ -263,7 +276,7 @@ def _verify(args: argparse.Namespace) -> int:
     snapshot_id = validate_snapshot_id(args.snapshot_id)
     store = _store(args)
     tenant = _resolve_tenant(args, store)
-    result = verify_snapshot(store, tenant, snapshot_id)
+    result = verify_snapshot(store, tenant, snapshot_id, retention_days=_retention())
     if args.json:
         _print_json({"snapshotId": snapshot_id, "tenantId": tenant, "ok": result.ok,
                      "problems": result.problems, "files": result.files_checked,

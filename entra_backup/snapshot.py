@@ -28,7 +28,13 @@ from entra_backup.errors import AccessDeniedError, EntraBackupError
 from entra_backup.graph import BatchRequest, GraphSession
 from entra_backup.kinds import ALL_KINDS, Kind, Link
 from entra_backup.records import DEFAULT_SPILL_LIMIT, RecordSorter, merge_into, normalized
-from entra_backup.store import SnapshotStore, new_snapshot_id
+from entra_backup.store import (
+    DEFAULT_RETENTION_DAYS,
+    FolderStore,
+    SnapshotStore,
+    apply_retention,
+    new_snapshot_id,
+)
 from entra_backup.types import Json
 
 log = logging.getLogger(__name__)
@@ -81,8 +87,13 @@ async def capture(
     progress: Progress | None = None,
     spill_limit: int = DEFAULT_SPILL_LIMIT,
     workdir: Path | None = None,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
 ) -> CaptureResult:
-    """Take one snapshot of the tenant and write it to the store. Returns its manifest."""
+    """Take one snapshot of the tenant and write it to the store. Returns its manifest.
+
+    A folder store drops snapshots older than `retention_days` (never the newest) once the
+    new manifest is written; Blob storage leaves that to its lifecycle policy.
+    """
     actual = await tenant_id_of(session)
     if tenant_id is not None and tenant_id.lower() != actual.lower():
         raise EntraBackupError(
@@ -121,6 +132,8 @@ async def capture(
     }
     body = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     store.write(actual, snapshot_id, MANIFEST, body)
+    if isinstance(store, FolderStore):  # Blob storage expires snapshots by lifecycle policy
+        apply_retention(store, actual, days=retention_days, now=taken_at)
     return CaptureResult(actual, snapshot_id, manifest, {r.name: r.count for r in results})
 
 

@@ -178,3 +178,59 @@ async def test_capture_for_the_wrong_tenant_is_refused(sim: Sim, folder_store: F
         with pytest.raises(EntraBackupError, match="reaches tenant"):
             await capture(session, folder_store, tenant_id=str(uuid.uuid4()))
     assert folder_store.list_tenants() == []
+
+
+async def test_folder_store_enforces_retention_at_capture(sim: Sim, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from entra_backup.verify import verify_snapshot
+
+    store = FolderStore(tmp_path / "kept")
+    kinds = [KINDS_BY_NAME["organization"]]
+    now = datetime.now(UTC)
+    taken = []
+    async with session_for(sim) as session:
+        for days_ago in (9, 7, 2, 0):
+            result = await capture(session, store, kinds=kinds,
+                                   now=now - timedelta(days=days_ago), retention_days=5)
+            taken.append(result.snapshot_id)
+    assert store.list_snapshots(result.tenant_id) == [taken[3], taken[2]]
+    # the chain tolerates predecessors that aged out of retention, and only those
+    assert verify_snapshot(store, result.tenant_id, taken[2], retention_days=5).ok
+
+
+async def test_capture_survives_a_token_that_expires_mid_run(sim: Sim, tmp_path: Path) -> None:
+    """Tokens live 0.25 s on the simulator's clock; the capture refreshes, loses nothing."""
+    import time
+
+    from azure.core.credentials import AccessToken
+
+    from entra_backup.graph import CredentialTokenProvider
+
+    class ShortLived:
+        issued = 0
+
+        async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            self.issued += 1
+            expires = time.time() + 0.25
+            # the credential claims an hour, as a cached token would: only Graph's 401 tells
+            return AccessToken(f"{TOKEN};exp={expires:.3f}", int(expires) + 3600)
+
+        async def close(self) -> None:
+            return None
+
+    credential = ShortLived()
+    clean = FolderStore(tmp_path / "clean")
+    async with session_for(sim) as session:
+        expected = await capture(session, clean)
+    sim.configure(latency_ms=60)  # long enough that the run outlives one token
+    store = FolderStore(tmp_path / "refreshed")
+    provider = CredentialTokenProvider(credential)
+    started = time.monotonic()
+    async with GraphSession(base_url=sim.url, tokens=provider, backoff_base=0.01,
+                            backoff_max=0.5) as session:
+        result = await capture(session, store)
+    elapsed = time.monotonic() - started
+    assert credential.issued > 1, (session.stats.as_dict(), elapsed)
+    for name, entry in expected.manifest["kinds"].items():
+        assert result.manifest["kinds"][name]["sha256"] == entry["sha256"], name
