@@ -168,7 +168,7 @@ def _without_cascade(entry: Json, restorable: set[str]) -> Json | None:
         return entry
     links = []
     for link in entry["links"]:
-        removed = [t for t in link["removed"] if not (isinstance(t, str) and t in restorable)]
+        removed = [t for t in link["removed"] if not _cascades(t, restorable)]
         if link["added"] or removed:
             links.append({**link, "removed": removed})
     if not links and not entry["properties"]:
@@ -179,6 +179,14 @@ def _without_cascade(entry: Json, restorable: set[str]) -> Json | None:
     reasons = [r for r in entry["reasons"] if members_left or r not in MEMBERSHIP_REASONS]
     recoverable = recoverability(get_kind(entry["kind"]), reasons, entry["properties"], links)
     return {**entry, "links": links, "recoverable": recoverable, "reasons": reasons}
+
+
+def _cascades(target: Any, restorable: set[str]) -> bool:
+    """A removed link target that is, or is held by, an object soft-deleted in this report
+    (an id, or an app role assignment / grant whose principal it is)."""
+    if isinstance(target, str):
+        return target in restorable
+    return isinstance(target, dict) and target.get("principalId") in restorable
 
 
 def _verified_manifest(store: SnapshotStore, tenant_id: str, snapshot_id: str) -> Json:

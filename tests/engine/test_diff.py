@@ -260,3 +260,20 @@ async def test_bad_input_writes_nothing(sim: Sim, store: FolderStore) -> None:
             await run_diff(store, DiffRequest(tenant_id=tenant, snapshot_id=snapshot),
                            session=session)
     assert list_reports(store, tenant) == []
+
+
+async def test_deleting_an_assigned_user_does_not_echo_on_the_resource(
+    sim: Sim, store: FolderStore
+) -> None:
+    """The user's app role assignment vanishes with it and returns on restore: one entry."""
+    tenant, snapshot = await snap(sim, store)
+    state = sim.state()
+    synced = {u["id"] for u in state["objects"]["users"] if u.get("onPremisesSyncEnabled")}
+    assignment = next(a for a in state["objects"]["appRoleAssignments"]
+                      if a["principalType"] == "User" and a["principalId"] not in synced)
+    user_id = assignment["principalId"]
+    assert sim.client.delete(f"/users/{user_id}").status_code == 204
+    for use_delta in (True, False):
+        _, entries = await diff(sim, store, tenant, snapshot, use_delta=use_delta)
+        assert ("servicePrincipals", assignment["resourceId"]) not in entries
+        assert entries[("users", user_id)]["deletion"] == "soft"
