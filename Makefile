@@ -36,8 +36,11 @@ demo: setup
 sim-demo: setup
 	$(PY) -m graphsim.demo
 
+# Benchmarks print figures (docs/benchmarks.md); the 1,000,000-object runs take minutes.
 bench: setup
 	$(PY) bench/graphsim_list_users.py
+	$(PY) bench/capture.py
+	$(PY) bench/diff.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
