@@ -122,3 +122,10 @@ def test_snapshot_is_never_overwritten(cli_env: dict[str, str]) -> None:
     store = FolderStore(Path(cli_env["ENTRA_BACKUP_STORE"]))
     with pytest.raises(SnapshotExistsError):
         store.write(done["tenantId"], done["snapshotId"], "manifest.json", b"{}")
+
+
+def test_graphsim_on_loopback_needs_no_token(sim: Sim, tmp_path: Path) -> None:
+    done = run("--graph-url", f"{sim.url}/v1.0", "--store", str(tmp_path / "s"), "snapshot",
+               "--json", "--kind", "organization")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"] == {"organization": 1}
