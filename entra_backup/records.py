@@ -1,9 +1,14 @@
 """Records as captured - `{"id", "kind", "object", "links"}` - and the spill-and-merge sorter.
 
 Graph returns objects in no particular order, and a group can come back several times with
-successive chunks of `members@delta`. The sorter keeps at most `limit` records in memory,
-spills sorted runs to temporary files and merges them by id, folding repeated ids into one
-record, so a kind of any size is written sorted with memory that does not grow with it.
+successive chunks of `members@delta` (100 at a time; a dynamic "all users" group at a million
+users arrives as ten thousand chunks). The sorter keeps at most `limit` records and
+`link_limit` link values in memory, spills sorted runs to temporary files and merges them by
+id, folding repeated ids into one record, so a kind of any size is written sorted with memory
+that does not grow with it - only the largest single record must fit.
+
+Folding appends and `normalized` sorts and dedupes once at the end: deduping on every chunk
+would rebuild the seen-set of the whole accumulated list each time, quadratic in group size.
 """
 
 from __future__ import annotations
@@ -21,18 +26,21 @@ import orjson
 from entra_backup.types import Json
 
 DEFAULT_SPILL_LIMIT = 10_000
+DEFAULT_LINK_LIMIT = 250_000
 
 
-def merge_into(target: Json, extra: Json) -> None:
-    """Fold a repeated record into the first one: properties update, link lists union."""
+def merge_into(target: Json, extra: Json) -> int:
+    """Fold a repeated record into the first one: properties update, link lists concatenate.
+
+    Duplicates are left for `normalized` to drop. Returns the number of link values added.
+    """
     target["object"].update(extra["object"])
     links = target.setdefault("links", {})
+    added = 0
     for name, values in extra.get("links", {}).items():
-        if name not in links:
-            links[name] = list(values)
-            continue
-        seen = {_key(v) for v in links[name]}
-        links[name].extend(v for v in values if _key(v) not in seen)
+        links.setdefault(name, []).extend(values)
+        added += len(values)
+    return added
 
 
 def _key(value: Any) -> str:
@@ -40,29 +48,54 @@ def _key(value: Any) -> str:
 
 
 def normalized(record: Json) -> Json:
-    """Sort every link list so the same tenant always serializes to the same bytes."""
+    """Sort and dedupe every link list so the same tenant always serializes to the same bytes.
+
+    Of values sharing a key the first folded in is kept (the sort is stable).
+    """
     links = record.get("links") or {}
-    record["links"] = {name: sorted(values, key=_key) for name, values in sorted(links.items())}
+    record["links"] = {name: _unique(sorted(values, key=_key))
+                       for name, values in sorted(links.items())}
     return record
+
+
+def _unique(ordered: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    last: str | None = None
+    for value in ordered:
+        key = _key(value)
+        if key != last:
+            out.append(value)
+            last = key
+    return out
+
+
+def _link_count(record: Json) -> int:
+    return sum(len(values) for values in (record.get("links") or {}).values())
 
 
 class RecordSorter:
     """Accepts records in any order; yields them once each, sorted by id, merged."""
 
-    def __init__(self, *, limit: int = DEFAULT_SPILL_LIMIT, workdir: Path | None = None) -> None:
+    def __init__(
+        self, *, limit: int = DEFAULT_SPILL_LIMIT, link_limit: int = DEFAULT_LINK_LIMIT,
+        workdir: Path | None = None,
+    ) -> None:
         self._limit = limit
+        self._link_limit = link_limit
         self._workdir = workdir
         self._buffer: dict[str, Json] = {}
+        self._links = 0
         self._runs: list[Path] = []
         self.spilled = 0
 
     def add(self, record: Json) -> None:
         existing = self._buffer.get(record["id"])
         if existing is not None:
-            merge_into(existing, record)
-            return
-        self._buffer[record["id"]] = record
-        if len(self._buffer) >= self._limit:
+            self._links += merge_into(existing, record)
+        else:
+            self._buffer[record["id"]] = record
+            self._links += _link_count(record)
+        if len(self._buffer) >= self._limit or self._links >= self._link_limit:
             self._spill()
 
     def _spill(self) -> None:
@@ -76,13 +109,14 @@ class RecordSorter:
         self.spilled += len(self._buffer)
         self._runs.append(Path(handle.name))
         self._buffer = {}
+        self._links = 0
 
     def __iter__(self) -> Iterator[Json]:
-        """Merge the runs and the buffer; each run file is deleted once read."""
+        """Merge the runs and the buffer, records normalized; run files are deleted once read."""
         if not self._runs:
-            for object_id in sorted(self._buffer):
-                yield self._buffer[object_id]
-            self._buffer = {}
+            buffer, self._buffer, self._links = self._buffer, {}, 0
+            for object_id in sorted(buffer):
+                yield normalized(buffer.pop(object_id))
             return
         if self._buffer:
             self._spill()
@@ -95,10 +129,10 @@ class RecordSorter:
                     merge_into(current, record)
                     continue
                 if current is not None:
-                    yield current
+                    yield normalized(current)
                 current = record
             if current is not None:
-                yield current
+                yield normalized(current)
         finally:
             for handle in handles:
                 handle.close()

@@ -49,3 +49,33 @@ def test_memory_stays_bounded_for_many_records(tmp_path: Path) -> None:
 def test_normalized_sorts_link_lists_for_stable_bytes() -> None:
     record = normalized(_record("a", ["c", "b"]))
     assert record["links"]["members"] == ["b", "c"]
+
+
+def test_normalized_drops_duplicate_links_keeping_the_first() -> None:
+    record = _record("g", [])
+    record["links"]["appRoleAssignedTo"] = [{"id": "b", "v": 1}, {"id": "a"}, {"id": "b", "v": 2}]
+    record["links"]["members"] = ["m2", "m1", "m2", "m1"]
+    out = normalized(record)
+    assert out["links"]["members"] == ["m1", "m2"]
+    assert out["links"]["appRoleAssignedTo"] == [{"id": "a"}, {"id": "b", "v": 1}]
+
+
+def test_big_groups_in_member_chunks_spill_by_link_count(tmp_path: Path) -> None:
+    """Forty 25,000-member groups arriving in interleaved 100-member chunks, as groups/delta
+    sends dynamic groups: the buffer must spill on links, not wait for 10,000 records."""
+    sorter = RecordSorter(limit=10_000, link_limit=20_000, workdir=tmp_path)
+    groups, size, chunk = 40, 25_000, 100
+    tracemalloc.start()
+    for start in range(0, size, chunk):
+        for g in range(groups):
+            members = [f"{g:02d}-{m:06d}" for m in range(start, start + chunk)]
+            if start == chunk:  # a chunk repeated, as a re-sent delta page would be
+                members += [f"{g:02d}-{0:06d}"]
+            sorter.add(_record(f"g{g:02d}", members))
+    counts = {r["id"]: len(r["links"]["members"]) for r in sorter}
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert counts == {f"g{g:02d}": size for g in range(groups)}
+    assert sorter.spilled > groups
+    # all 1,000,000 member ids held at once would be ~70 MiB; one group's worth is ~2 MiB
+    assert peak < 16 * 1024 * 1024, peak
