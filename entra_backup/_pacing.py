@@ -8,12 +8,20 @@ keeps a lane per service ("directory", "conditionalAccess"):
 - a *gate*: after a 429 nobody on that lane starts before the Retry-After deadline (where
   Graph sends none - Conditional Access and named locations - for one interval, while the
   refused request itself backs off with jitter);
-- an *interval* between request starts, adapted multiplicatively: x2 on a 429 (at least
-  `min_interval`, at most that 429's Retry-After), x(0.3 + percentage) when a response says
-  `x-ms-throttle-limit-percentage` >= 0.8 (at least min_interval/10), x0.8 on a clean
-  response, 0 again below min_interval/20. Only one 429 (or warning) per *epoch* raises the
-  interval: twenty requests sent together and refused together are one signal, not twenty
-  doublings.
+- an *interval* between request starts, for the signals that come without a wait: x2 on a
+  429 without Retry-After (at least `min_interval`), x(0.3 + percentage) when a response says
+  `x-ms-throttle-limit-percentage` > 1.0, i.e. Graph is already refusing some of the traffic
+  (at least min_interval/10), x0.8 on a clean response, 0 again below min_interval/20. Only
+  one signal per *epoch* raises the interval: twenty requests sent together and refused
+  together are one signal, not twenty doublings.
+
+A 429 *with* Retry-After leaves the interval alone. Graph has said exactly when its bucket
+holds enough again; waiting that long and then going at full speed uses the whole refill,
+whereas spacing requests out afterwards (as this pacer once did, decaying from Retry-After
+by x0.8 per answer) crawled at a tenth of the budget for several Retry-Afters after every
+wave - 20-24 % over the budget's minimum time in bench/capture.py. Percentages from 0.8 to
+1.0 are a warning only: the traffic is within the limit, and slowing then would leave refill
+unused.
 
 Numbers here are heuristics [A], not Graph facts; Graph's own signals (Retry-After, the
 percentage header) always win.
@@ -35,7 +43,7 @@ DIRECTORY = "directory"
 CONDITIONAL_ACCESS = "conditionalAccess"
 _CA_PREFIXES = ("identity/conditionalaccess", "identityprotection", "riskdetections",
                 "riskyusers")
-PRESSURE_THRESHOLD = 0.8
+PRESSURE_THRESHOLD = 1.0  # above this share of the limit Graph is refusing traffic
 
 
 def service_of(path: str) -> str:
@@ -132,27 +140,28 @@ class Pacer:
             await asyncio.sleep(start - now)
 
     def throttled(self, service: str, retry_after: float | None, epoch: int | None) -> None:
-        """A 429 on `service`: slow the lane and close its gate.
+        """A 429 on `service`: close its gate, and slow the lane if Graph gave no wait.
 
-        With Retry-After the gate stays shut that long (Graph said so for the whole app).
-        Without it (Conditional Access) the gate shuts for one interval only; the refused
-        request backs off on its own, so one unlucky request's long backoff never stalls the
-        others. `epoch` is what `admit` returned for the refused request; None (a batch entry,
-        admitted as the envelope) always counts as a new signal.
+        With Retry-After the gate stays shut that long (Graph said so for the whole app) and
+        the interval is untouched. Without it (Conditional Access) the interval doubles and the
+        gate shuts for one interval only; the refused request backs off on its own, so one
+        unlucky request's long backoff never stalls the others. `epoch` is what `admit`
+        returned for the refused request; None (a batch entry, admitted as the envelope)
+        always counts as a new signal.
         """
         lane = self._lane(service)
+        if retry_after is not None:
+            lane.gate = max(lane.gate, self._clock() + retry_after)
+            return
         if epoch is None or epoch == lane.epoch:
             lane.interval = min(self.max_interval, max(lane.interval * 2, self.min_interval))
             lane.epoch += 1
-        if retry_after is not None:  # no spacing wider than the wait Graph asked for
-            lane.interval = min(lane.interval, retry_after)
-        pause = retry_after if retry_after is not None else lane.interval
-        lane.gate = max(lane.gate, self._clock() + pause)
+        lane.gate = max(lane.gate, self._clock() + lane.interval)
 
     def answered(self, service: str, percentage: float | None, epoch: int) -> None:
-        """A non-429 answer: slow down on Graph's >= 80 % warning, else speed up again."""
+        """A non-429 answer: slow down while Graph says it refuses traffic, else speed up."""
         lane = self._lane(service)
-        if percentage is not None and percentage >= PRESSURE_THRESHOLD:
+        if percentage is not None and percentage > PRESSURE_THRESHOLD:
             if epoch == lane.epoch:
                 grown = max(lane.interval * (0.3 + percentage), self.min_interval / 10)
                 lane.interval = min(self.max_interval, grown)
