@@ -53,6 +53,8 @@ def error_body(error: GraphError, request_id: str, client_request_id: str) -> Js
         "request-id": request_id,
         "client-request-id": client_request_id,
     }
+    if error.status == 429:  # Graph's documented throttling sample carries both (graph.md 1.6)
+        inner = {"code": "429", **inner, "status": "429"}
     body: Json = {"code": error.code, "message": error.message}
     if error.details:
         body["details"] = error.details

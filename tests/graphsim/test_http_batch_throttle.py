@@ -284,6 +284,8 @@ def test_spurious_429s_below_the_limits(sim: Sim) -> None:
     response = sim.client.get("users?$top=1")
     assert_graph_error(response, 429, "TooManyRequests")
     assert float(response.headers["Retry-After"]) > 0
+    inner = response.json()["error"]["innerError"]
+    assert (inner["code"], inner["status"]) == ("429", "429")
     sim.configure(throttle="graph", spurious_429_rate=0)
     assert sim.client.get("users?$top=1").status_code == 200
 
