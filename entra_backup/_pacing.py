@@ -23,6 +23,18 @@ wave - 20-24 % over the budget's minimum time in bench/capture.py. Percentages f
 1.0 are a warning only: the traffic is within the limit, and slowing then would leave refill
 unused.
 
+Bulk work ($batch fan-outs of per-object reads) and cursors (the next page of a list or
+delta read, one at a time) share the budget, but only cursors are on the critical path: a
+delta read of a million users is a chain of pages, while the fan-out can go at any pace.
+Left alone, the fan-out drains Graph's bucket within a second of every Retry-After and the
+next page of every cursor meets a 429 and waits a whole Retry-After again. So each lane
+*learns the budget's refill rate* from Graph's own numbers: between two 429 waves the bucket
+went from empty to empty, so the resource units Graph accepted in between
+(`x-ms-resource-unit`, per batch entry too) divided by the time is its refill rate. From the
+second wave on, bulk requests are admitted against a client-side bucket at that rate
+(x0.95 after each wave, +2 %/s without one, probing upward), and cursors draw on the same
+bucket without waiting for it, so the fan-out leaves them the room they need.
+
 Numbers here are heuristics [A], not Graph facts; Graph's own signals (Retry-After, the
 percentage header) always win.
 """
@@ -68,6 +80,14 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
+BUDGET_REASONS = frozenset({"ResourceUnitLimitExceeded", "WriteLimitExceeded"})
+
+
+def is_budget_429(information: str | None) -> bool:
+    """Whether a 429's x-ms-throttle-information means a spent budget (absent: assume so)."""
+    return information is None or information in BUDGET_REASONS
+
+
 def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**(attempt-1)))."""
     return rng.uniform(0.0, min(cap, base * 2.0 ** max(0, attempt - 1)))
@@ -99,6 +119,18 @@ class _Lane:
     interval: float = 0.0
     last_start: float = float("-inf")
     epoch: int = 0
+    # budget learning (see the module docstring)
+    wave_at: float | None = None  # when the current wave of Retry-After 429s began
+    accepted: float = 0.0  # resource units Graph accepted since then
+    rate: float | None = None  # learned refill rate, RU/s; None: no limit known yet
+    tokens: float = 0.0  # client-side bucket for bulk admission; negative is debt
+    stamp: float = 0.0
+    ru_per_entry: float = 1.0  # running mean of what a bulk entry costs
+
+
+_RATE_BACKOFF = 0.95  # applied to the measured refill rate after each wave
+_RATE_PROBE = 0.02  # per second without a wave
+_BUCKET_SECONDS = 0.5  # client-side burst: half a second of the learned rate
 
 
 class Pacer:
@@ -123,9 +155,11 @@ class Pacer:
     def _lane(self, service: str) -> _Lane:
         return self._lanes.setdefault(service, _Lane())
 
-    async def admit(self, service: str) -> int:
+    async def admit(self, service: str, *, entries: int = 0) -> int:
         """Wait for this request's turn on `service`; return the epoch to report back with.
 
+        `entries` > 0 marks bulk work (a $batch of that many reads): once a refill rate is
+        known it also waits for that many entries' worth of the client-side bucket.
         No slot is booked ahead: a waiter re-checks the gate and the interval when it wakes,
         so a gate or interval that changed meanwhile applies at once, in both directions.
         """
@@ -133,13 +167,44 @@ class Pacer:
         while True:
             now = self._clock()
             start = max(lane.gate, lane.last_start + lane.interval)
+            if start <= now and entries and lane.rate is not None:
+                self._refill(lane, now)
+                if lane.tokens < 0:
+                    start = now - lane.tokens / lane.rate
             if start <= now:
                 lane.last_start = now
+                if entries and lane.rate is not None:
+                    lane.tokens -= entries * lane.ru_per_entry
                 return lane.epoch
             self._stats.paced_seconds += start - now
             await asyncio.sleep(start - now)
 
-    def throttled(self, service: str, retry_after: float | None, epoch: int | None) -> None:
+    def charged(self, service: str, units: float, *, entries: int = 0, accepted: int = 0) -> None:
+        """Graph accepted requests costing `units` RU.
+
+        For a cursor (`entries` = 0) the units come off the client-side bucket now. For bulk
+        work admit() took `entries` x the mean entry cost up front; `accepted` of them were
+        answered (the rest were refused and will be admitted again), so only the difference
+        is settled here. Either way the units feed the refill-rate measurement.
+        """
+        lane = self._lane(service)
+        lane.accepted += units
+        if entries and accepted:
+            lane.ru_per_entry += 0.05 * (units / accepted - lane.ru_per_entry)
+        if lane.rate is not None:
+            lane.tokens -= units - entries * lane.ru_per_entry if entries else units
+
+    def _refill(self, lane: _Lane, now: float) -> None:
+        assert lane.rate is not None
+        elapsed = max(0.0, now - lane.stamp)
+        lane.rate *= 1 + _RATE_PROBE * elapsed
+        lane.tokens = min(lane.rate * _BUCKET_SECONDS, lane.tokens + elapsed * lane.rate)
+        lane.stamp = now
+
+    def throttled(
+        self, service: str, retry_after: float | None, epoch: int | None, *,
+        budget: bool = True,
+    ) -> None:
         """A 429 on `service`: close its gate, and slow the lane if Graph gave no wait.
 
         With Retry-After the gate stays shut that long (Graph said so for the whole app) and
@@ -147,16 +212,34 @@ class Pacer:
         gate shuts for one interval only; the refused request backs off on its own, so one
         unlucky request's long backoff never stalls the others. `epoch` is what `admit`
         returned for the refused request; None (a batch entry, admitted as the envelope)
-        always counts as a new signal.
+        always counts as a new signal. `budget` is False when Graph names another cause than
+        an exhausted budget (`CPULimitExceeded` under load): such a 429 says nothing about
+        the refill rate, so it is not a wave.
         """
         lane = self._lane(service)
         if retry_after is not None:
-            lane.gate = max(lane.gate, self._clock() + retry_after)
+            now = self._clock()
+            if budget and now >= lane.gate:  # the gate was open: a new wave
+                self._new_wave(lane, now)
+            lane.gate = max(lane.gate, now + retry_after)
             return
         if epoch is None or epoch == lane.epoch:
             lane.interval = min(self.max_interval, max(lane.interval * 2, self.min_interval))
             lane.epoch += 1
         lane.gate = max(lane.gate, self._clock() + lane.interval)
+
+    def _new_wave(self, lane: _Lane, now: float) -> None:
+        """Graph's bucket is empty again: what it accepted since the last wave is its refill."""
+        if lane.wave_at is not None and now - lane.wave_at > 0 and lane.accepted > 0:
+            lane.rate = _RATE_BACKOFF * lane.accepted / (now - lane.wave_at)
+            lane.tokens = 0.0
+            lane.stamp = now
+        lane.wave_at = now
+        lane.accepted = 0.0
+
+    def budget_rate(self, service: str) -> float | None:
+        """The learned refill rate of `service` in RU/s (None before two waves)."""
+        return self._lane(service).rate
 
     def answered(self, service: str, percentage: float | None, epoch: int) -> None:
         """A non-429 answer: slow down while Graph says it refuses traffic, else speed up."""

@@ -41,7 +41,14 @@ from entra_backup._graph_rules import (
     json_or_none,
     refuse_permanent_delete,
 )
-from entra_backup._pacing import GraphStats, Pacer, backoff_delay, parse_retry_after, service_of
+from entra_backup._pacing import (
+    GraphStats,
+    Pacer,
+    backoff_delay,
+    is_budget_429,
+    parse_retry_after,
+    service_of,
+)
 from entra_backup.errors import GraphRequestError, NotFoundError
 from entra_backup.graph_auth import (
     CredentialTokenProvider,
@@ -163,8 +170,12 @@ class GraphSession:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool = False,
+        entries: int = 0,
     ) -> httpx.Response:
         """Send one Graph request with retries; return the 2xx/3xx response or raise.
+
+        `entries` > 0 says this is a $batch of that many entries: bulk work, paced against
+        the learned budget (see `_pacing`), its entries' cost settled by the caller.
 
         Retried: 429 (Retry-After, else backoff, shared through the pacer), 500/502/503/504
         (Retry-After if present, else backoff) and transport errors (backoff; connection
@@ -191,7 +202,7 @@ class GraphSession:
         attempt = connect_failures = 0
         while True:
             attempt += 1
-            epoch = await self.pacer.admit(service)
+            epoch = await self.pacer.admit(service, entries=entries)
             token = await self._token(failed_token)
             failed_token = None
             sent = {"Authorization": f"Bearer {token}", "client-request-id": request_id,
@@ -237,12 +248,16 @@ class GraphSession:
                 log.debug("%s: %d, attempt %d, retry in %.3fs", label, status, attempt, wait)
                 self.stats.retries += 1
                 if status == 429:  # with Retry-After, admit() holds everyone at the gate
-                    self.pacer.throttled(service, None if retry_after is None else wait, epoch)
+                    self.pacer.throttled(service, None if retry_after is None else wait, epoch,
+                                         budget=is_budget_429(response.headers.get(
+                                             "x-ms-throttle-information")))
                 if status != 429 or retry_after is None:
                     await asyncio.sleep(wait)
                 continue
             if status != 429:
                 self.pacer.answered(service, _percentage(response), epoch)
+                if not entries:  # a $batch envelope costs nothing; its entries are settled
+                    self.pacer.charged(service, _resource_units(response))
             if status >= 400:
                 error = graph_error(status, json_or_none(response.content), response.headers,
                                     method=method, url=path)
@@ -443,6 +458,14 @@ def _page(body: Json, label: str) -> Page:
     if not isinstance(items, list):
         raise GraphRequestError(f"{label}: the answer is not a collection page")
     return Page(items, body.get("@odata.nextLink"), body.get("@odata.deltaLink"))
+
+
+def _resource_units(response: httpx.Response) -> float:
+    """What Graph charged (x-ms-resource-unit); 1, its floor, where the header is missing."""
+    try:
+        return float(response.headers["x-ms-resource-unit"])
+    except (KeyError, ValueError):
+        return 1.0
 
 
 def _percentage(response: httpx.Response) -> float | None:

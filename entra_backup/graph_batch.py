@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from entra_backup._graph_rules import graph_error
-from entra_backup._pacing import parse_retry_after, service_of
+from entra_backup._pacing import is_budget_429, parse_retry_after, service_of
 from entra_backup.errors import GraphRequestError
 from entra_backup.types import Json
 
@@ -112,13 +112,14 @@ async def _run_chunk(
         reads_only = all(r.method.upper() == "GET" for r in pending)
         response = await session.request(
             "POST", "$batch", api_version=api_version, idempotent=reads_only,
-            json={"requests": [r.as_json() for r in pending]},
+            json={"requests": [r.as_json() for r in pending]}, entries=len(pending),
         )
         answers = _parse(response.content)
         session.stats.batch_entries += len(pending)
         again: list[BatchRequest] = []
         waits: list[float | None] = []
         throttled_services: set[str] = set()
+        units, accepted, budget = 0.0, 0, False
         for request in pending:
             answer = answers.get(request.id.lower())
             if answer is None:
@@ -127,6 +128,10 @@ async def _run_chunk(
             if answer.status == 429:
                 session.stats.throttled += 1
                 throttled_services.add(service_of(request.url))
+                budget |= is_budget_429(answer.header("x-ms-throttle-information"))
+            else:
+                units += _entry_units(answer)
+                accepted += 1
             resendable = request.method.upper() == "GET" or answer.status in _NOT_EXECUTED
             if (answer.status in RETRY_ENTRY_STATUSES and resendable
                     and attempt < session.max_attempts):
@@ -134,17 +139,27 @@ async def _run_chunk(
                 waits.append(parse_retry_after(answer.header("Retry-After")))
             else:
                 done[request.id.lower()] = answer
+        session.pacer.charged(service_of("$batch"), units, entries=len(pending),
+                              accepted=accepted)
         if not again:
             break
         known = [w for w in waits if w is not None]
         retry_after = session.cap_retry_after(max(known)) if known else None
         for service in throttled_services:  # everyone else on that service waits too
-            session.pacer.throttled(service, retry_after, None)
+            session.pacer.throttled(service, retry_after, None, budget=budget)
         delay = retry_after if retry_after is not None else session.backoff(attempt)
         session.stats.retries += len(again)
         await asyncio.sleep(delay)
         pending = again
     return [done[r.id.lower()] for r in chunk]
+
+
+def _entry_units(answer: BatchResponse) -> float:
+    """An entry's x-ms-resource-unit; Graph's floor of 1 RU where the header is missing."""
+    try:
+        return float(answer.header("x-ms-resource-unit") or 1)
+    except ValueError:
+        return 1.0
 
 
 async def get_many(session: GraphSession, urls: Sequence[str], *,

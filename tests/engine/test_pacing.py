@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from entra_backup._pacing import DIRECTORY, GraphStats, Pacer
+import asyncio
+
+from entra_backup._pacing import DIRECTORY, GraphStats, Pacer, is_budget_429
 
 
 def _pacer() -> tuple[Pacer, GraphStats]:
@@ -45,3 +47,58 @@ async def test_a_warning_within_the_limit_does_not_slow_a_refusal_share_does() -
     for _ in range(30):
         pacer.answered(DIRECTORY, None, epoch)
     assert pacer.interval(DIRECTORY) == 0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_refill_rate_is_learned_between_two_waves() -> None:
+    clock = _Clock()
+    pacer = Pacer(min_interval=0.2, max_interval=5.0, clock=clock)
+    pacer.throttled(DIRECTORY, 1.0, None)  # first wave: the initial burst is spent
+    assert pacer.budget_rate(DIRECTORY) is None
+    clock.now += 0.5
+    pacer.throttled(DIRECTORY, 1.0, None)  # same wave: the gate is still shut
+    pacer.charged(DIRECTORY, 700, entries=40, accepted=35)  # accepted after the gate
+    pacer.charged(DIRECTORY, 100)  # a cursor page
+    clock.now += 3.5
+    pacer.throttled(DIRECTORY, 1.0, None)  # empty again 4 s after the first wave
+    rate = pacer.budget_rate(DIRECTORY)
+    assert rate is not None and abs(rate - 0.95 * 800 / 4.0) < 1e-9
+    assert pacer.budget_rate("conditionalAccess") is None
+    assert pacer.interval(DIRECTORY) == 0
+
+
+async def test_bulk_waits_for_the_learned_budget_cursors_do_not() -> None:
+    pacer, stats = _pacer()
+    pacer.throttled(DIRECTORY, 0.01, None)
+    await pacer.admit(DIRECTORY)  # through the first gate
+    pacer.charged(DIRECTORY, 20)
+    await asyncio.sleep(0.1)
+    pacer.throttled(DIRECTORY, 0.01, None)  # ~200 RU/s x 0.95
+    rate = pacer.budget_rate(DIRECTORY)
+    assert rate is not None and 100 < rate < 200
+    await pacer.admit(DIRECTORY)  # the gate again
+    before = stats.paced_seconds
+    for _ in range(10):  # cursors: never held by the client-side bucket
+        await pacer.admit(DIRECTORY)
+    assert stats.paced_seconds == before
+    for _ in range(3):  # 3 batches of 10 entries at 1 RU: ~30 RU at ~190 RU/s
+        await pacer.admit(DIRECTORY, entries=10)
+    assert 0.04 < stats.paced_seconds - before < 0.4  # at least one 10-entry wait
+
+
+def test_429s_under_load_are_not_budget_waves() -> None:
+    clock = _Clock()
+    pacer = Pacer(min_interval=0.2, max_interval=5.0, clock=clock)
+    for _ in range(3):
+        pacer.throttled(DIRECTORY, 1.0, None, budget=is_budget_429("CPULimitExceeded"))
+        pacer.charged(DIRECTORY, 500)
+        clock.now += 2.0
+    assert pacer.budget_rate(DIRECTORY) is None
+    assert is_budget_429(None) and is_budget_429("ResourceUnitLimitExceeded")
