@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from graphsim import seed, synthetic
 from graphsim.clock import SimClock, iso
 from graphsim.context import Ctx
+from graphsim.delta_handler import DeltaPolicy
 from graphsim.errors import (
     AccessDenied,
     BadRequest,
@@ -66,6 +67,8 @@ class SimConfig:
     spurious_429_rate: float = 0.0
     ca_rate_per_second: float = 1.0
     delta_token_ttl_seconds: float = DELTA_TOKEN_TTL_SECONDS
+    delta_reset_rate: float = 0.0
+    delta_replay: int = 0
     random_seed: int = 0
     seed_file: str | None = None
     synthetic: int | None = None
@@ -107,6 +110,12 @@ class Simulator:
         self.configure_throttle()
 
     def configure_throttle(self) -> None:
+        """Apply the config's throttling and delta settings (after load or /_sim/config)."""
+        self.delta_policy = DeltaPolicy(
+            ttl_seconds=self.config.delta_token_ttl_seconds,
+            reset_rate=self.config.delta_reset_rate, replay=self.config.delta_replay,
+            rng=self.rng,
+        )
         self.throttle = Throttle(
             mode=self.config.throttle, time_scale=self.config.time_scale,
             tenant_users=len(self.tenant.stores["users"]), tenant_id=self.tenant.tenant_id,
@@ -133,8 +142,7 @@ class Simulator:
                                       decision.retry_after is not None else
                                       "Too many requests.", headers=headers)
             try:
-                result = dispatch(self.tenant, ctx,
-                                  delta_ttl=self.config.delta_token_ttl_seconds)
+                result = dispatch(self.tenant, ctx, delta=self.delta_policy)
             except GraphError as error:
                 # The request was charged either way: Graph sends x-ms-resource-unit on every
                 # directory response, a 404 or 400 included.
@@ -453,15 +461,17 @@ def _reset(sim: Simulator, body: dict[str, Any]) -> Response:
 
 _CONFIG_TYPES = {"throttle": str, "time_scale": float, "latency_ms": float, "fail_rate": float,
                  "drop_rate": float, "spurious_429_rate": float, "ca_rate_per_second": float,
-                 "delta_token_ttl_seconds": float}
+                 "delta_token_ttl_seconds": float, "delta_reset_rate": float,
+                 "delta_replay": int}
 _CONFIG_ALIASES = {"timeScale": "time_scale", "latencyMs": "latency_ms",
                    "failRate": "fail_rate", "dropRate": "drop_rate",
                    "spurious429Rate": "spurious_429_rate", "caRatePerSecond": "ca_rate_per_second",
-                   "deltaTokenTtlSeconds": "delta_token_ttl_seconds"}
+                   "deltaTokenTtlSeconds": "delta_token_ttl_seconds",
+                   "deltaResetRate": "delta_reset_rate", "deltaReplay": "delta_replay"}
 
 
 _POSITIVE = frozenset({"time_scale", "ca_rate_per_second", "delta_token_ttl_seconds"})
-_RATES = frozenset({"fail_rate", "drop_rate", "spurious_429_rate"})
+_RATES = frozenset({"fail_rate", "drop_rate", "spurious_429_rate", "delta_reset_rate"})
 
 
 def _configure(sim: Simulator, body: dict[str, Any]) -> str | None:
@@ -474,6 +484,8 @@ def _configure(sim: Simulator, body: dict[str, Any]) -> str | None:
         if kind is float and (not isinstance(value, int | float) or isinstance(value, bool)
                               or value < 0):
             return f"{key} must be a non-negative number"
+        if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            return f"{key} must be a non-negative integer"
         if kind is str and value not in ("off", "graph"):
             return f"{key} must be 'off' or 'graph'"
         if name in _POSITIVE and value <= 0:

@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--drop-rate", type=float, default=0.0,
                        help="share of requests whose connection is dropped mid-answer")
     serve.add_argument("--spurious-429-rate", type=float, default=0.0)
+    serve.add_argument("--delta-reset-rate", type=float, default=0.0,
+                       help="share of deltaLink calls answered 410 resyncRequired + Location")
+    serve.add_argument("--delta-replay", type=int, default=0, metavar="N",
+                       help="deltaLink rounds also re-send the N change-log entries before them")
     serve.add_argument("--log-level", default="warning")
     return parser
 
@@ -48,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.time_scale <= 0:
         print("graphsim: --time-scale must be greater than 0", file=sys.stderr)
         return 2
-    for name in ("fail_rate", "drop_rate", "spurious_429_rate"):
+    if args.delta_replay < 0:
+        print("graphsim: --delta-replay must be 0 or more", file=sys.stderr)
+        return 2
+    for name in ("fail_rate", "drop_rate", "spurious_429_rate", "delta_reset_rate"):
         if not 0 <= getattr(args, name) <= 1:
             print(f"graphsim: --{name.replace('_', '-')} must be between 0 and 1",
                   file=sys.stderr)
@@ -61,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         throttle=args.throttle, time_scale=args.time_scale, latency_ms=args.latency_ms,
         fail_rate=args.fail_rate, drop_rate=args.drop_rate,
         spurious_429_rate=args.spurious_429_rate, random_seed=args.random_seed,
+        delta_reset_rate=args.delta_reset_rate, delta_replay=args.delta_replay,
         seed_file=str(args.seed) if args.seed else None, synthetic=args.synthetic,
         tenant_id=args.tenant_id,
     )

@@ -4,19 +4,26 @@ A round starts with a full enumeration (nextLinks carry a position; a group with
 is returned several times with successive chunks of `members@delta`, as Graph does) and ends
 with a deltaLink. A deltaLink replays the change log from its position; it expires after the
 token lifetime (7 days by default) with 410 `syncStateNotFound`.
+
+Two inconvenient parts of Graph are knobs (`DeltaPolicy`, set by `/_sim/config` or flags):
+a share of deltaLink calls answered with a forced reset (410 `resyncRequired` and a Location
+header naming a fresh round), and replays - a deltaLink round that also re-sends changes from
+before its token, which clients must absorb without seeing false changes (graph.md 3.2-3.3).
 """
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphsim import tokens
 from graphsim.context import Ctx
-from graphsim.errors import BadRequest, SyncStateNotFound
+from graphsim.errors import BadRequest, ResyncRequired, SyncStateNotFound
 from graphsim.handlers import odata_type_name
 from graphsim.model.tenant import Json, Tenant
 from graphsim.render import Result, context_url, link, page
-from graphsim.rules import RULES
+from graphsim.rules import DELTA_TOKEN_TTL_SECONDS, RULES
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 999
@@ -24,7 +31,17 @@ MEMBERS_PER_ITEM = 100
 LINK_NAVS = {"groups": "members", "users": "manager"}
 
 
-def delta(tenant: Tenant, ctx: Ctx, collection: str, ttl_seconds: float) -> Result:
+@dataclass
+class DeltaPolicy:
+    """How kind the simulator's delta is: token lifetime, forced resets, replays."""
+
+    ttl_seconds: float = DELTA_TOKEN_TTL_SECONDS
+    reset_rate: float = 0.0  # share of deltaLink calls answered 410 resyncRequired + Location
+    replay: int = 0  # a deltaLink round also re-sends this many change-log entries before it
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def delta(tenant: Tenant, ctx: Ctx, collection: str, policy: DeltaPolicy) -> Result:
     rule = RULES[collection]
     query = ctx.query
     # Retention runs on Graph's own schedule: an object whose 30 days ran out while nobody
@@ -44,10 +61,17 @@ def delta(tenant: Tenant, ctx: Ctx, collection: str, ttl_seconds: float) -> Resu
     elif query.deltatoken is not None:
         state = tokens.decode(query.deltatoken, kind="delta")
         age = tenant.clock.now().timestamp() - float(state["i"])
-        if age > ttl_seconds:
+        if age > policy.ttl_seconds:
             raise SyncStateNotFound("The delta token has expired; start a new sync without "
                                     "a token.")
-        state = {"k": "delta", "ph": "c", "a": state["q"], "u": tenant.changes.head, "o": 0,
+        if policy.reset_rate and policy.rng.random() < policy.reset_rate:
+            select = state.get("s")
+            fresh = link(ctx.base, ctx.version, f"{collection}/delta",
+                         [("$select", ",".join(select))] if select else [])
+            raise ResyncRequired("The sync state must be rebuilt; start again from the "
+                                 "Location given.", headers={"Location": fresh})
+        start = max(0, int(state["q"]) - policy.replay)
+        state = {"k": "delta", "ph": "c", "a": start, "u": tenant.changes.head, "o": 0,
                  "s": state["s"], "c": state["c"]}
     else:
         tenant.check_select(rule, None, query.select)

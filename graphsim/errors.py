@@ -71,6 +71,13 @@ class SyncStateNotFound(GraphError):
     code = "syncStateNotFound"
 
 
+class ResyncRequired(GraphError):
+    """Graph's forced reset of a delta round: 410 with a Location to start again from."""
+
+    status = 410
+    code = "resyncRequired"
+
+
 class TooManyRequests(GraphError):
     status = 429
     code = "TooManyRequests"

@@ -52,7 +52,7 @@ def _full_namespace(segment: str) -> str:
     return "microsoft." + segment if segment.startswith("graph.") else segment
 
 
-def dispatch(tenant: Tenant, ctx: Ctx, *, delta_ttl: float) -> Result:
+def dispatch(tenant: Tenant, ctx: Ctx, *, delta: delta_handler.DeltaPolicy) -> Result:
     segs = [_full_namespace(segment) for segment in ctx.segments]
     if not segs:
         raise not_found_segment("")
@@ -63,7 +63,7 @@ def dispatch(tenant: Tenant, ctx: Ctx, *, delta_ttl: float) -> Result:
                                          match.group(3)), *segs[1:]]
     for prefix, collection in COLLECTION_PATHS.items():
         if tuple(segs[:len(prefix)]) == prefix:
-            return _collection(tenant, ctx, collection, segs[len(prefix):], delta_ttl)
+            return _collection(tenant, ctx, collection, segs[len(prefix):], delta)
     if segs[:2] == ["directory", "deletedItems"]:
         return _deleted_items(tenant, ctx, segs[2:])
     if segs[:3] == ["identity", "conditionalAccess", "deletedItems"]:
@@ -114,7 +114,9 @@ def _cast(rule_name: str, segment: str) -> str | None:
     return None
 
 
-def _collection(tenant: Tenant, ctx: Ctx, name: str, rest: list[str], ttl: float) -> Result:
+def _collection(
+    tenant: Tenant, ctx: Ctx, name: str, rest: list[str], delta: delta_handler.DeltaPolicy
+) -> Result:
     if not rest:
         return _allow(ctx, {"GET": lambda: handlers.list_collection(tenant, ctx, name, None),
                             "POST": lambda: handlers.create(tenant, ctx, name, None)})
@@ -128,7 +130,7 @@ def _collection(tenant: Tenant, ctx: Ctx, name: str, rest: list[str], ttl: float
     if first in ("delta", "microsoft.graph.delta()", "delta()") and len(rest) == 1:
         if name not in DELTA:
             raise not_found_segment("delta")
-        return _allow(ctx, {"GET": lambda: delta_handler.delta(tenant, ctx, name, ttl)})
+        return _allow(ctx, {"GET": lambda: delta_handler.delta(tenant, ctx, name, delta)})
     if first == "$count" and len(rest) == 1:
         return _allow(ctx, {"GET": lambda: handlers.count_collection(tenant, ctx, name)})
     # Graph addresses a user by id or userPrincipalName (users/{id | userPrincipalName}).

@@ -277,3 +277,36 @@ async def test_deleting_an_assigned_user_does_not_echo_on_the_resource(
         _, entries = await diff(sim, store, tenant, snapshot, use_delta=use_delta)
         assert ("servicePrincipals", assignment["resourceId"]) not in entries
         assert entries[("users", user_id)]["deletion"] == "soft"
+
+
+async def test_forced_delta_reset_falls_back_to_a_full_read_with_the_same_result(
+    sim: Sim, store: FolderStore
+) -> None:
+    tenant, snapshot = await snap(sim, store)
+    user = cloud_user(sim)
+    sim.client.patch(f"/users/{user['id']}", json={"jobTitle": "Reset"}).raise_for_status()
+    _, fresh = await diff(sim, store, tenant, snapshot)
+    sim.configure(delta_reset_rate=1)  # every deltaLink: 410 resyncRequired + Location
+    header, reset = await diff(sim, store, tenant, snapshot)
+    assert header["summary"]["livePath"]["users"] == "full"
+    assert _without_audit(reset) == _without_audit(fresh)
+    assert set(fresh) == {("users", user["id"])}
+
+
+async def test_replayed_delta_changes_are_not_false_drift(sim: Sim, store: FolderStore) -> None:
+    before, after = [u for u in sim.state()["objects"]["users"]
+                     if not u.get("onPremisesSyncEnabled") and "@odata.type" not in u][:2]
+    group = first(sim, "groups", lambda g: not g.get("onPremisesSyncEnabled")
+                  and not g.get("membershipRule"))
+    sim.client.patch(f"/users/{before['id']}", json={"jobTitle": "Old news"}).raise_for_status()
+    added = sim.client.post(f"/groups/{group['id']}/members/$ref",
+                            json={"@odata.id": f"{sim.graph}/directoryObjects/{before['id']}"})
+    assert added.status_code == 204, added.text
+    tenant, snapshot = await snap(sim, store)
+    sim.configure(delta_replay=10_000)  # every round re-sends the whole change log
+    header, unchanged = await diff(sim, store, tenant, snapshot)
+    assert header["summary"]["livePath"]["users"] == "delta"
+    assert unchanged == {}
+    sim.client.patch(f"/users/{after['id']}", json={"jobTitle": "New"}).raise_for_status()
+    _, changed = await diff(sim, store, tenant, snapshot)
+    assert set(changed) == {("users", after["id"])}

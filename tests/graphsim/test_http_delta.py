@@ -281,3 +281,36 @@ def test_changes_during_the_initial_round_are_replayed_next_round(sim: Sim) -> N
     _, delta_link = _round(sim, first["@odata.nextLink"], headers=SMALL_PAGES)
     changes, _ = _round(sim, delta_link)
     assert {"id": user, "displayName": "Mid-round"} in changes
+
+
+def test_forced_reset_answers_410_with_a_location_for_a_fresh_round(sim: Sim) -> None:
+    _, delta_link = _round(sim, "groups/delta?$select=displayName",
+                           headers={"Prefer": "odata.maxpagesize=999"})
+    sim.configure(delta_reset_rate=1)
+    answer = sim.client.get(delta_link)
+    assert_graph_error(answer, 410, "resyncRequired")
+    fresh = answer.headers["Location"]
+    assert "$deltatoken" not in fresh and "groups/delta" in fresh
+    sim.configure(delta_reset_rate=0)
+    restarted, _ = _round(sim, fresh, headers={"Prefer": "odata.maxpagesize=999"})
+    listed = items(sim.client, "groups?$top=999&$select=id")
+    assert set(ids(restarted)) == set(ids(listed))  # a full round again, same projection
+    assert all(set(g) <= {"id", "displayName", "@odata.type"} for g in restarted)
+
+
+def test_replayed_changes_come_again_with_current_state(sim: Sim) -> None:
+    first, second = _cloud_users(sim, 2)
+    _, link_a = _round(sim, "users/delta?$select=displayName",
+                       headers={"Prefer": "odata.maxpagesize=999"})
+    sim.client.patch(f"users/{first}", json={"displayName": "Before"}).raise_for_status()
+    _, link_b = _round(sim, link_a)
+    sim.client.patch(f"users/{second}", json={"displayName": "After"}).raise_for_status()
+    sim.configure(delta_replay=5)
+    changes, _ = _round(sim, link_b)
+    assert {"id": second, "displayName": "After"} in changes
+    assert {"id": first, "displayName": "Before"} in changes  # from the round before
+
+
+def test_delta_knobs_are_validated(sim: Sim) -> None:
+    for body in ({"deltaReplay": -1}, {"deltaReplay": 1.5}, {"deltaResetRate": 2}):
+        assert sim.control.post("/config", json=body).status_code == 400
