@@ -35,9 +35,17 @@ def _path_key(ctx: Ctx) -> str:
 def paged(
     ctx: Ctx, source: Source, render: Callable[[Json], Json], *, max_top: int,
     match: Callable[[Json], bool] | None = None, context: str,
+    orderable: frozenset[str] = frozenset(),
 ) -> Result:
-    """One page of a list, with a nextLink whose token holds the position to resume at."""
+    """One page of a list, with a nextLink whose token holds the position to resume at.
+
+    With `$orderby` the matching objects are sorted on every page (a simulator may be slow
+    where Graph has an index) and the token holds the position in that order.
+    """
     query = ctx.query
+    if query.orderby:
+        source = _ordered(ctx, source, match, orderable)
+        match = None
     start = 0
     if query.skiptoken is not None:
         state = tokens.decode(query.skiptoken, kind="page")
@@ -71,6 +79,28 @@ def paged(
                             next_link=next_link, count=count))
 
 
+def _ordered(ctx: Ctx, source: Source, match: Callable[[Json], bool] | None,
+             orderable: frozenset[str]) -> Source:
+    """`$orderby=prop [asc|desc]` on one orderable property, case-insensitive, nulls first."""
+    assert ctx.query.orderby is not None
+    parts = ctx.query.orderby.split()
+    prop = parts[0] if parts else ""
+    direction = parts[1].lower() if len(parts) == 2 else "asc"
+    if (len(parts) not in (1, 2) or "," in ctx.query.orderby or prop not in orderable
+            or direction not in ("asc", "desc")):
+        raise UnsupportedQuery("Sorting not supported for current query.")
+    if (ctx.query.filter or ctx.query.search) and not ctx.advanced:
+        raise UnsupportedQuery("Sorting not supported for current query.")
+    rows = [obj for _, obj in source(0) if match is None or match(obj)]
+    rows.sort(key=lambda o: (o.get(prop) is not None, str(o.get(prop) or "").lower(), o["id"]),
+              reverse=direction == "desc")
+
+    def ordered(start: int) -> Iterator[tuple[int, Json]]:
+        yield from ((i, rows[i]) for i in range(start, len(rows)))
+
+    return ordered
+
+
 def _matcher(ctx: Ctx, rule: Rule, type_filter: str | None) -> Callable[[Json], bool] | None:
     predicates: list[Callable[[Json], bool]] = []
     if ctx.query.filter:
@@ -82,8 +112,6 @@ def _matcher(ctx: Ctx, rule: Rule, type_filter: str | None) -> Callable[[Json], 
                              "with a special request header: 'ConsistencyLevel: eventual'",
                              code="Request_UnsupportedQuery")
         predicates.append(_search(ctx.query.search))
-    if ctx.query.orderby:
-        raise UnsupportedQuery("Sorting is not supported for this query.")
     if type_filter is not None:
         predicates.append(lambda o: o.get("@odata.type") == type_filter)
     if not predicates:
@@ -112,7 +140,7 @@ def list_collection(tenant: Tenant, ctx: Ctx, collection: str, cast: str | None)
         return with_expand(tenant, ctx, collection, obj, tenant.view(rule, obj, ctx.query.select))
 
     return paged(ctx, store.scan, render, max_top=tenant.max_top(rule, cast), match=match,
-                 context=collection)
+                 context=collection, orderable=rule.orderable)
 
 
 def count_collection(tenant: Tenant, ctx: Ctx, collection: str) -> Result:
@@ -260,7 +288,8 @@ def list_bin(tenant: Tenant, ctx: Ctx, collections: tuple[str, ...], type_name: 
             view = {"@odata.type": odata_type_name(located_rule.name, obj), **view}
         return view
 
-    return paged(ctx, source, render, max_top=999, match=match, context=context)
+    return paged(ctx, source, render, max_top=999, match=match, context=context,
+                 orderable=frozenset({"deletedDateTime", "displayName"}))
 
 
 def get_bin_item(tenant: Tenant, ctx: Ctx, object_id: str, *, ca: bool,

@@ -74,6 +74,7 @@ class Rule:
     delta: bool = False
     directory: bool = True  # a directoryObject (referencable, in deletedItems)
     filterable: frozenset[str] = frozenset({"id", "displayName"})
+    orderable: frozenset[str] = frozenset()  # $orderby without advanced query (graph.md 6)
     navigations: frozenset[str] = frozenset()
     odata_type_required: bool = False
     audit_type: str = "Other"
@@ -85,6 +86,7 @@ RULES: dict[str, Rule] = {
     for rule in (
         Rule(
             name="users", base_type="user", casts={"microsoft.graph.agentUser": "agentUser"},
+            orderable=frozenset({"displayName", "userPrincipalName"}),
             default_select=USER_DEFAULT_SELECT, write_only=frozenset({"passwordProfile"}),
             read_only=_USER_READ_ONLY, create_only=frozenset({"identityParentId"}),
             required_on_create=("accountEnabled", "displayName", "mailNickname",
@@ -98,6 +100,7 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             name="groups", base_type="group",
+            orderable=frozenset({"displayName"}),
             select_only=frozenset({"allowExternalSenders", "autoSubscribeNewMembers",
                                    "hideFromAddressLists", "hideFromOutlookClients",
                                    "isSubscribedByMail", "unseenCount", "isArchived",
@@ -112,6 +115,7 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             name="applications", base_type="application",
+            orderable=frozenset({"displayName"}),
             casts={"microsoft.graph.agentIdentityBlueprint": "agentIdentityBlueprint"},
             select_only=frozenset({"managerApplications"}),
             read_only=_APP_READ_ONLY, create_only=frozenset({"uniqueName"}),
@@ -122,6 +126,7 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             name="servicePrincipals", base_type="servicePrincipal",
+            orderable=frozenset({"displayName"}),
             casts={"microsoft.graph.agentIdentity": "agentIdentity",
                    "microsoft.graph.agentIdentityBlueprintPrincipal":
                        "agentIdentityBlueprintPrincipal"},
@@ -136,12 +141,14 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             name="conditionalAccessPolicies", base_type="conditionalAccessPolicy",
+            orderable=frozenset({"displayName"}),
             read_only=_POLICY_READ_ONLY, required_on_create=("displayName", "state"),
             directory=False, audit_type="Policy",
             filterable=frozenset({"id", "displayName", "state"}),
         ),
         Rule(
             name="namedLocations", base_type="namedLocation",
+            orderable=frozenset({"displayName"}),
             casts={"microsoft.graph.ipNamedLocation": "ipNamedLocation",
                    "microsoft.graph.countryNamedLocation": "countryNamedLocation"},
             read_only=_POLICY_READ_ONLY, required_on_create=("displayName",), directory=False,

@@ -238,9 +238,28 @@ def test_filter_syntax_error_and_ne_need_advanced_query(sim: Sim) -> None:
     assert all(u["id"] for u in advanced.json()["value"])
 
 
-def test_orderby_without_support_is_unsupported_query(sim: Sim) -> None:
-    assert_graph_error(sim.client.get("users", params={"$orderby": "displayName"}), 400,
-                       "Request_UnsupportedQuery")
+def test_orderby_display_name_pages_in_order_both_ways(sim: Sim) -> None:
+    listed = items(sim.client, "users?$top=999&$select=id,displayName")
+    names = sorted(((u["displayName"] or "").lower(), u["id"]) for u in listed)
+    walked = pages(sim.client, "users?$orderby=displayName&$top=50&$select=id,displayName")
+    assert len(walked) > 1
+    assert all("$orderby=displayName" in p["@odata.nextLink"] for p in walked[:-1])
+    got = [u["id"] for p in walked for u in p["value"]]
+    assert got == [i for _, i in names]
+    desc = items(sim.client, "groups?$orderby=displayName desc&$top=999&$select=id,displayName")
+    keys = [(g["displayName"] or "").lower() for g in desc]
+    assert keys == sorted(keys, reverse=True) and len(desc) > 1
+
+
+def test_orderby_graph_does_not_support_is_unsupported_query(sim: Sim) -> None:
+    for query in ("users?$orderby=jobTitle", "users?$orderby=displayName sideways",
+                  "users?$orderby=displayName,userPrincipalName",
+                  "oauth2PermissionGrants?$orderby=clientId",
+                  "users?$orderby=displayName&$filter=startswith(displayName,'A')"):
+        assert_graph_error(sim.client.get(query), 400, "Request_UnsupportedQuery")
+    advanced = sim.client.get("users?$orderby=displayName&$filter=startswith(displayName,'A')"
+                              "&$count=true", headers=EVENTUAL)
+    assert advanced.status_code == 200, advanced.text
 
 
 # ----- $count, $search --------------------------------------------------------------------
