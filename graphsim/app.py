@@ -14,6 +14,7 @@ import random
 import traceback
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from graphsim.model.tenant import Tenant
 from graphsim.odata import parse_query
 from graphsim.render import Result, error_body, new_request_id
 from graphsim.routes import dispatch
-from graphsim.rules import DELTA_TOKEN_TTL_SECONDS, MAX_BIND_PER_REQUEST
+from graphsim.rules import AGENT_CASCADE_SECONDS, DELTA_TOKEN_TTL_SECONDS, MAX_BIND_PER_REQUEST
 from graphsim.throttle import RequestInfo, Throttle
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class SimConfig:
     delta_token_ttl_seconds: float = DELTA_TOKEN_TTL_SECONDS
     delta_reset_rate: float = 0.0
     delta_replay: int = 0
+    agent_cascade_seconds: float = AGENT_CASCADE_SECONDS
     random_seed: int = 0
     seed_file: str | None = None
     synthetic: int | None = None
@@ -116,6 +118,7 @@ class Simulator:
             reset_rate=self.config.delta_reset_rate, replay=self.config.delta_replay,
             rng=self.rng,
         )
+        self.tenant.agent_cascade_delay = timedelta(seconds=self.config.agent_cascade_seconds)
         self.throttle = Throttle(
             mode=self.config.throttle, time_scale=self.config.time_scale,
             tenant_users=len(self.tenant.stores["users"]), tenant_id=self.tenant.tenant_id,
@@ -129,6 +132,7 @@ class Simulator:
         """Throttle, then dispatch one (sub-)request; GraphErrors become error results."""
         kind = _kind(ctx.segments)
         self.requests[ctx.method][kind] += 1
+        deletion.run_due_cascades(self.tenant)
         try:
             deny = ctx.extra.get("deny", frozenset())
             if deny and {kind, *ctx.segments[:1]} & deny:
@@ -394,6 +398,7 @@ async def control(sim: Simulator, request: Request) -> Response:
     if op == "reset" and request.method == "POST":
         return _reset(sim, body)
     if op == "state" and request.method == "GET":
+        deletion.run_due_cascades(sim.tenant)  # the dump shows what Graph would have by now
         return _json(seed.dump(sim.tenant))
     if op == "stats" and request.method == "GET":
         return _json(stats(sim))
@@ -462,12 +467,13 @@ def _reset(sim: Simulator, body: dict[str, Any]) -> Response:
 _CONFIG_TYPES = {"throttle": str, "time_scale": float, "latency_ms": float, "fail_rate": float,
                  "drop_rate": float, "spurious_429_rate": float, "ca_rate_per_second": float,
                  "delta_token_ttl_seconds": float, "delta_reset_rate": float,
-                 "delta_replay": int}
+                 "delta_replay": int, "agent_cascade_seconds": float}
 _CONFIG_ALIASES = {"timeScale": "time_scale", "latencyMs": "latency_ms",
                    "failRate": "fail_rate", "dropRate": "drop_rate",
                    "spurious429Rate": "spurious_429_rate", "caRatePerSecond": "ca_rate_per_second",
                    "deltaTokenTtlSeconds": "delta_token_ttl_seconds",
-                   "deltaResetRate": "delta_reset_rate", "deltaReplay": "delta_replay"}
+                   "deltaResetRate": "delta_reset_rate", "deltaReplay": "delta_replay",
+                   "agentCascadeSeconds": "agent_cascade_seconds"}
 
 
 _POSITIVE = frozenset({"time_scale", "ca_rate_per_second", "delta_token_ttl_seconds"})

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from graphsim.app import SimConfig, Simulator, create_app
+from graphsim.rules import AGENT_CASCADE_SECONDS
 from graphsim.seed import SeedError
 
 
@@ -43,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="share of deltaLink calls answered 410 resyncRequired + Location")
     serve.add_argument("--delta-replay", type=int, default=0, metavar="N",
                        help="deltaLink rounds also re-send the N change-log entries before them")
+    serve.add_argument("--agent-cascade-seconds", type=float, default=AGENT_CASCADE_SECONDS,
+                       help="simulated seconds before deleting a blueprint principal soft-"
+                            "deletes its agent identities (Graph does it in the background); "
+                            "0: at once")
     serve.add_argument("--log-level", default="warning")
     return parser
 
@@ -51,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.time_scale <= 0:
         print("graphsim: --time-scale must be greater than 0", file=sys.stderr)
+        return 2
+    if args.agent_cascade_seconds < 0:
+        print("graphsim: --agent-cascade-seconds must be 0 or more", file=sys.stderr)
         return 2
     if args.delta_replay < 0:
         print("graphsim: --delta-replay must be 0 or more", file=sys.stderr)
@@ -69,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         fail_rate=args.fail_rate, drop_rate=args.drop_rate,
         spurious_429_rate=args.spurious_429_rate, random_seed=args.random_seed,
         delta_reset_rate=args.delta_reset_rate, delta_replay=args.delta_replay,
+        agent_cascade_seconds=args.agent_cascade_seconds,
         seed_file=str(args.seed) if args.seed else None, synthetic=args.synthetic,
         tenant_id=args.tenant_id,
     )

@@ -206,6 +206,9 @@ MAX_BIND_PER_REQUEST = 20
 # `$expand` of a multi-valued relationship returns at most this many items.
 MAX_EXPAND = 20
 SOFT_DELETE_RETENTION_DAYS = 30
+# Deleting a blueprint principal soft-deletes its agent identities and their agent users in
+# the background (graph.md 5); Graph gives no figure, so this is the simulator's choice.
+AGENT_CASCADE_SECONDS = 60.0
 DELTA_TOKEN_TTL_SECONDS = 7 * 24 * 3600
 AGENT_MAX_TOP = 100
 AGENT_TYPES = frozenset(

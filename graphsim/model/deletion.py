@@ -79,18 +79,41 @@ def _cascade(tenant: Tenant, caller: Caller, collection: str, obj: Json) -> None
             sp = tenant.stores["servicePrincipals"].objects[sp_id]
             _remove(tenant, caller, "servicePrincipals", sp, cascade=True)
     if obj.get("@odata.type") == "#microsoft.graph.agentIdentityBlueprintPrincipal":
-        blueprint_app = obj.get("appId")
-        children = [
-            sp for _, sp in tenant.stores["servicePrincipals"].scan()
-            if sp.get("agentIdentityBlueprintId") == blueprint_app
-            and sp.get("@odata.type") == "#microsoft.graph.agentIdentity"
-        ]
-        for child in children:
-            _remove(tenant, caller, "servicePrincipals", child, cascade=True)
+        if tenant.agent_cascade_delay.total_seconds() <= 0:
+            _remove_agent_identities(tenant, caller, obj)
+        else:
+            tenant.pending_cascades.append(
+                (tenant.clock.now() + tenant.agent_cascade_delay, obj["id"], caller))
     if obj.get("@odata.type") == "#microsoft.graph.agentIdentity":
         for _, user in list(tenant.stores["users"].scan()):
             if user.get("identityParentId") == obj["id"]:
                 _remove(tenant, caller, "users", user, cascade=False)
+
+
+def run_due_cascades(tenant: Tenant) -> None:
+    """Graph's background cleanup: the agent identities of blueprint principals deleted a
+    while ago go to the bin - unless the principal was restored first (children untouched)
+    or purged (they are orphaned, not deleted)."""
+    if not tenant.pending_cascades:
+        return
+    now = tenant.clock.now()
+    due = [p for p in tenant.pending_cascades if p[0] <= now]
+    tenant.pending_cascades = [p for p in tenant.pending_cascades if p[0] > now]
+    for _, principal_id, caller in due:
+        entry = tenant.bin.get(principal_id)
+        if entry is not None:
+            _remove_agent_identities(tenant, caller, entry.obj)
+
+
+def _remove_agent_identities(tenant: Tenant, caller: Caller, principal: Json) -> None:
+    blueprint_app = principal.get("appId")
+    children = [
+        sp for _, sp in tenant.stores["servicePrincipals"].scan()
+        if sp.get("agentIdentityBlueprintId") == blueprint_app
+        and sp.get("@odata.type") == "#microsoft.graph.agentIdentity"
+    ]
+    for child in children:
+        _remove(tenant, caller, "servicePrincipals", child, cascade=True)
 
 
 def as_deleted(collection: str, obj: Json, view: Json) -> Json:

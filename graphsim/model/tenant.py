@@ -21,6 +21,7 @@ from graphsim.model.links import LinkStore
 from graphsim.model.store import ObjectStore
 from graphsim.model.validate import type_navigations, type_properties
 from graphsim.rules import (
+    AGENT_CASCADE_SECONDS,
     AGENT_MAX_TOP,
     RULES,
     SOFT_DELETE_RETENTION_DAYS,
@@ -52,6 +53,10 @@ class Tenant:
         self.audit = AuditLog(clock)
         self.cloud_managed: dict[str, bool] = {}  # onPremisesSyncBehavior.isCloudManaged
         self.stats: Counter[str] = Counter()
+        # Graph's background cleanup after a blueprint principal is deleted (graph.md 5):
+        # (when it runs, the principal's id, who deleted it).
+        self.agent_cascade_delay = timedelta(seconds=AGENT_CASCADE_SECONDS)
+        self.pending_cascades: list[tuple[datetime, str, Any]] = []
         # Index of unique values Graph enforces (userPrincipalName, service principal appId).
         self.upn_index: dict[str, str] = {}
         self.sp_by_app: dict[str, str] = {}

@@ -202,7 +202,33 @@ def test_deleting_a_blueprint_principal_cascades_to_its_agent_identities(sim: Si
     assert children
     _delete(sim, f"servicePrincipals/{principal['id']}")
     assert _binned(sim, "agentIdentityBlueprintPrincipal") == [principal["id"]]
+    assert _binned(sim, "agentIdentity") == []  # Graph's cleanup runs in the background
+    sim.advance(61)
     assert sorted(_binned(sim, "agentIdentity")) == sorted(children)
+
+
+def test_restoring_the_principal_before_the_cleanup_leaves_its_agents_alone(sim: Sim) -> None:
+    principal = first(sim.client, "servicePrincipals/microsoft.graph."
+                                  "agentIdentityBlueprintPrincipal")
+    before = ids(items(sim.client, "servicePrincipals/microsoft.graph.agentIdentity?$top=100"))
+    _delete(sim, f"servicePrincipals/{principal['id']}")
+    sim.advance(30)
+    assert sim.client.post(f"{BIN}/{principal['id']}/restore").status_code == 200
+    sim.advance(60)
+    after = ids(items(sim.client, "servicePrincipals/microsoft.graph.agentIdentity?$top=100"))
+    assert sorted(after) == sorted(before)
+    assert _binned(sim, "agentIdentity") == []
+
+
+def test_restoring_the_principal_after_the_cleanup_does_not_bring_agents_back(sim: Sim) -> None:
+    principal = first(sim.client, "servicePrincipals/microsoft.graph."
+                                  "agentIdentityBlueprintPrincipal")
+    _delete(sim, f"servicePrincipals/{principal['id']}")
+    sim.advance(61)
+    binned = _binned(sim, "agentIdentity")
+    assert binned
+    assert sim.client.post(f"{BIN}/{principal['id']}/restore").status_code == 200
+    assert sorted(_binned(sim, "agentIdentity")) == sorted(binned)  # each one by itself
 
 
 # ----- restore -----------------------------------------------------------------------------
@@ -401,3 +427,12 @@ def test_grants_are_hard_deleted(sim: Sim) -> None:
     _delete(sim, f"oauth2PermissionGrants/{grant['id']}")
     assert_graph_error(sim.client.get(f"oauth2PermissionGrants/{grant['id']}"), 404)
     assert_graph_error(sim.client.get(f"{BIN}/{grant['id']}"), 404)
+
+
+def test_agent_cascade_delay_is_a_setting(sim: Sim) -> None:
+    sim.configure(agent_cascade_seconds=0)
+    principal = first(sim.client, "servicePrincipals/microsoft.graph."
+                                  "agentIdentityBlueprintPrincipal")
+    _delete(sim, f"servicePrincipals/{principal['id']}")
+    assert _binned(sim, "agentIdentity")  # at once
+    assert sim.control.post("/config", json={"agentCascadeSeconds": -1}).status_code == 400
