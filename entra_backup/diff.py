@@ -9,7 +9,10 @@ stored write-once beside the snapshots and exported from there.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
+import itertools
 import logging
 import re
 import tempfile
@@ -19,18 +22,20 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 from entra_backup.compare import compare, mark_deleted, recoverability
 from entra_backup.errors import DeltaExpiredError, SnapshotIntegrityError, SnapshotNotFoundError
 from entra_backup.graph import BatchRequest, GraphSession
+from entra_backup.graph_batch import gather_or_cancel
 from entra_backup.kinds import ALL_KINDS, Kind, get_kind
 from entra_backup.live import Change, apply_change, belongs, read_delta, snapshot_records
 from entra_backup.records import DEFAULT_SPILL_LIMIT, normalized
 from entra_backup.reports import save_report
 from entra_backup.snapshot import (
+    KIND_CONCURRENCY,
     _HashingWriter,
     _tenant_link_rows,
     _with_object_links,
@@ -106,12 +111,16 @@ async def run_diff(
     totals: Counter[str] = Counter()
     live_path: dict[str, str] = {}
     restorable: set[str] = set()  # soft-deleted here: a restore brings their links back
-    with tempfile.TemporaryFile(dir=workdir) as draft, \
-            tempfile.TemporaryFile(dir=workdir) as raw:
-        for kind in kinds:
+    touched = set(audit)
+    gate = asyncio.Semaphore(KIND_CONCURRENCY)
+
+    async def draft_kind(kind: Kind, draft: IO[bytes]) -> None:
+        """One kind's entries into its own draft: kinds are read concurrently, as capture
+        reads them, and the drafts are joined in catalog order so reports stay stable."""
+        async with gate:
             async for entry in _kind_entries(store, request, kind, manifest, other, session,
                                              live_path, wanted, spill_limit, workdir,
-                                             set(audit)):
+                                             touched):
                 if entry["deletion"] == "soft" and entry["recoverable"]:
                     restorable.add(entry["id"])
                 if request.changes and entry["change"] not in request.changes:
@@ -119,9 +128,14 @@ async def run_diff(
                 entry["changedBy"] = audit.get(entry["id"], [])
                 draft.write(orjson.dumps(entry) + b"\n")
         draft.seek(0)
+
+    with contextlib.ExitStack() as files:
+        drafts = [files.enter_context(tempfile.TemporaryFile(dir=workdir)) for _ in kinds]
+        raw = files.enter_context(tempfile.TemporaryFile(dir=workdir))
+        await gather_or_cancel([draft_kind(k, d) for k, d in zip(kinds, drafts, strict=True)])
         hasher = _HashingWriter(raw)
         with gzip.GzipFile(fileobj=hasher, mode="wb", compresslevel=5, mtime=0) as out:
-            for line in draft:
+            for line in itertools.chain.from_iterable(drafts):
                 entry = _without_cascade(orjson.loads(line), restorable)
                 if entry is None:
                     continue
@@ -150,7 +164,7 @@ async def run_diff(
                 "recoverable": totals["recoverable"],
                 "notRecoverable": totals["notRecoverable"],
                 "durationSeconds": round(time.monotonic() - started, 3),
-                "livePath": live_path,
+                "livePath": {k.name: live_path[k.name] for k in kinds},
             },
         }
         save_report(store, header, raw, hasher.size)
