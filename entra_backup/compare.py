@@ -148,6 +148,8 @@ def compare(kind: Kind, before: Json | None, after: Json | None) -> Json | None:
         assert record is not None
         recoverable, reasons, soa = assess(kind, change, None, before, after, [], [])
         return _entry(kind, record, change, [], [], recoverable, reasons, soa)
+    if before == after:  # the common case by far, decided in C
+        return None
     properties = property_changes(kind, before["object"], after["object"])
     links = link_changes(kind, before.get("links") or {}, after.get("links") or {})
     links += reference_changes(kind, before["object"], after["object"])
