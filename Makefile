@@ -24,6 +24,7 @@ setup: $(STAMP) $(NODE_STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # Starts Azurite on free loopback ports for the whole run; graphsim servers are started per
 # test worker by the fixtures. Both are stopped when the run ends, pass or fail.

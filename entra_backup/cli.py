@@ -25,6 +25,7 @@ import orjson
 
 from entra_backup.errors import EntraBackupError, GraphRequestError, SnapshotNotFoundError
 from entra_backup.kinds import ALL_KINDS, get_kind
+from entra_backup.types import Json
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -173,7 +174,7 @@ async def _snapshot(args: argparse.Namespace) -> int:
     kinds = [get_kind(name) for name in args.kind] if args.kind else list(ALL_KINDS)
     store = _store(args)
     url = _graph_url(args)
-    results = []
+    results: list[Json] = []
     reporter = _Progress(enabled=sys.stderr.isatty() and not args.json)
     for tenant in _tenants(args):
         async with _graph(url, tenant) as session:

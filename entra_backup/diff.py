@@ -147,7 +147,7 @@ async def run_diff(
                     totals[f"{entry['deletion']}Deleted"] += 1
         raw.seek(0)
         created = now or datetime.now(UTC)
-        header = {
+        header: Json = {
             "schemaVersion": REPORT_SCHEMA_VERSION,
             "reportId": new_snapshot_id(created),
             "snapshotId": request.snapshot_id,

@@ -32,7 +32,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
-from msgraph_core import GraphClientFactory  # type: ignore[import-untyped]
+from msgraph_core import GraphClientFactory
 
 from entra_backup._graph_rules import (
     error_code,

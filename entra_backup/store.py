@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -110,7 +110,7 @@ class SnapshotStore(ABC):
     location: str  # human-readable, never containing a key or SAS
 
     @abstractmethod
-    def write(self, tenant_id: str, snapshot_id: str, name: str, source: BinaryIO | bytes,
+    def write(self, tenant_id: str, snapshot_id: str, name: str, source: IO[bytes] | bytes,
               *, length: int | None = None) -> None:
         """Store a file once, streaming from `source`; SnapshotExistsError if it exists."""
 
@@ -169,7 +169,7 @@ class FolderStore(SnapshotStore):
         except OSError as exc:
             raise StoreError(f"cannot {action} {where} in {self.location}: {exc}") from exc
 
-    def write(self, tenant_id: str, snapshot_id: str, name: str, source: BinaryIO | bytes,
+    def write(self, tenant_id: str, snapshot_id: str, name: str, source: IO[bytes] | bytes,
               *, length: int | None = None) -> None:
         where = _checked(tenant_id, snapshot_id, name)
         final = self.root / where
@@ -228,7 +228,7 @@ class FolderStore(SnapshotStore):
                 (self.root / where).rmdir()
 
 
-def _copy(source: BinaryIO | bytes, out: BinaryIO, length: int | None,
+def _copy(source: IO[bytes] | bytes, out: BinaryIO, length: int | None,
           translate: _Translate) -> None:
     """Copy `source` to `out` in 1 MiB pieces and fsync; `length`, if given, must match."""
     if isinstance(source, bytes | bytearray | memoryview):
@@ -341,7 +341,7 @@ class BlobStore(SnapshotStore):
         return {"immutability_policy": ImmutabilityPolicy(expiry_time=expiry,
                                                           policy_mode="Unlocked")}
 
-    def write(self, tenant_id: str, snapshot_id: str, name: str, source: BinaryIO | bytes,
+    def write(self, tenant_id: str, snapshot_id: str, name: str, source: IO[bytes] | bytes,
               *, length: int | None = None) -> None:
         where = self._area + _checked(tenant_id, snapshot_id, name)
         self._ensure_container()
@@ -365,7 +365,7 @@ class BlobStore(SnapshotStore):
         with self._errors("read", where):
             download = self._container.download_blob(where, max_concurrency=1)
         raw = _ChunkReader(iter(download.chunks()), lambda: self._errors("read", where))
-        return io.BufferedReader(raw, buffer_size=256 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=256 * 1024)
 
     def exists(self, tenant_id: str, snapshot_id: str, name: str) -> bool:
         where = self._area + _checked(tenant_id, snapshot_id, name)

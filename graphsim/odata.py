@@ -16,6 +16,18 @@ from typing import Any
 from graphsim.errors import BadRequest, UnsupportedQuery
 
 Predicate = Callable[[dict[str, Any]], bool]
+_ORDERING: dict[str, Callable[[Any, Any], bool]] = {
+    "ge": lambda a, b: a >= b, "gt": lambda a, b: a > b,
+    "le": lambda a, b: a <= b, "lt": lambda a, b: a < b,
+}
+
+
+def _either(a: Predicate, b: Predicate) -> Predicate:
+    return lambda o: a(o) or b(o)
+
+
+def _both(a: Predicate, b: Predicate) -> Predicate:
+    return lambda o: a(o) and b(o)
 KNOWN_OPTIONS = frozenset({"$select", "$top", "$skiptoken", "$deltatoken", "$count", "$expand",
                            "$filter", "$orderby", "$search", "$skip", "$format"})
 
@@ -167,16 +179,14 @@ class _Parser:
         left = self.and_expr()
         while (token := self.peek()) and token[1].lower() == "or":
             self.take()
-            right, prev = self.and_expr(), left
-            left = lambda o, a=prev, b=right: a(o) or b(o)  # noqa: E731
+            left = _either(left, self.and_expr())
         return left
 
     def and_expr(self) -> Predicate:
         left = self.atom()
         while (token := self.peek()) and token[1].lower() == "and":
             self.take()
-            right, prev = self.atom(), left
-            left = lambda o, a=prev, b=right: a(o) and b(o)  # noqa: E731
+            left = _both(left, self.atom())
         return left
 
     def atom(self) -> Predicate:
@@ -254,8 +264,7 @@ class _Parser:
                 raise UnsupportedQuery("Operator 'ne' requires ConsistencyLevel: eventual and "
                                        "$count=true.")
             return lambda o: _fold(o.get(prop)) != _fold(value)
-        compare = {"ge": lambda a, b: a >= b, "gt": lambda a, b: a > b,
-                   "le": lambda a, b: a <= b, "lt": lambda a, b: a < b}.get(op)
+        compare = _ORDERING.get(op)
         if compare is None:
             raise BadRequest(f"Invalid filter operator '{op}'.")
         return lambda o: o.get(prop) is not None and compare(_norm_dt(o[prop]), _norm_dt(value))

@@ -532,7 +532,7 @@ class _Tenant:
                 yield {"link": "owners", "source": sp_id, "target": self.user(self._person())}
             for j, i in enumerate(self._people(n_users)):
                 given, sur, _ = _name(i)
-                role = roles[j % n_roles]["id"] if n_roles else DEFAULT_ACCESS
+                role = str(roles[j % n_roles]["id"]) if n_roles else DEFAULT_ACCESS
                 yield self._assign(role, self.user(i), "User", f"{given} {sur}", sp_id, name)
             for rid, _ in perms:
                 yield self._assign(rid, sp_id, "ServicePrincipal", name, graph_sp,
