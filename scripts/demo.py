@@ -49,12 +49,22 @@ def incident(graph: httpx.Client) -> None:
     policy = graph.get("/identity/conditionalAccess/policies?$top=1").json()["value"][0]
     conditions = policy["conditions"]
     excluded = list(conditions["users"].get("excludeUsers") or [])
-    conditions["users"]["excludeUsers"] = [*excluded, cloud[1]["id"]]
+    newly, doomed = [u for u in cloud[1:] if u["id"] not in excluded][:2]
+    conditions["users"]["excludeUsers"] = [*excluded, newly["id"]]
     graph.patch(f"/identity/conditionalAccess/policies/{policy['id']}",
                 json={"conditions": conditions}).raise_for_status()
-    print(f"  excluded {cloud[1]['displayName']} from CA policy {policy['displayName']}")
-    graph.delete(f"/users/{cloud[2]['id']}").raise_for_status()
-    print(f"  deleted user {cloud[2]['displayName']}")
+    print(f"  excluded {newly['displayName']} from CA policy {policy['displayName']}")
+    graph.delete(f"/users/{doomed['id']}").raise_for_status()
+    print(f"  deleted user {doomed['displayName']}")
+
+
+def _change(before: Any, after: Any) -> str:
+    """A list shows what entered and left it; anything else before -> after, shortened."""
+    if isinstance(before, list) and isinstance(after, list):
+        added = [json.dumps(v) for v in after if v not in before]
+        removed = [json.dumps(v) for v in before if v not in after]
+        return f"added {', '.join(added) or 'nothing'}; removed {', '.join(removed) or 'nothing'}"
+    return f"{json.dumps(before)[:60]} -> {json.dumps(after)[:60]}"
 
 
 def show(report: dict[str, Any]) -> None:
@@ -70,8 +80,7 @@ def show(report: dict[str, Any]) -> None:
         print(f"- {entry['kind']} {entry['displayName']!r}: {entry['change']}{deletion}, "
               f"{state}; by {who}")
         for prop in entry["properties"][:3]:
-            print(f"    {prop['path']}: {json.dumps(prop['before'])[:60]} -> "
-                  f"{json.dumps(prop['after'])[:60]}")
+            print(f"    {prop['path']}: {_change(prop['before'], prop['after'])}")
         for link in entry["links"][:3]:
             print(f"    {link['link']}: +{len(link['added'])} -{len(link['removed'])}")
 
