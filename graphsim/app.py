@@ -71,6 +71,7 @@ class SimConfig:
     delta_reset_rate: float = 0.0
     delta_replay: int = 0
     agent_cascade_seconds: float = AGENT_CASCADE_SECONDS
+    replication_delay_ms: float = 0.0
     random_seed: int = 0
     seed_file: str | None = None
     synthetic: int | None = None
@@ -119,6 +120,7 @@ class Simulator:
             rng=self.rng,
         )
         self.tenant.agent_cascade_delay = timedelta(seconds=self.config.agent_cascade_seconds)
+        self.tenant.replication_delay = timedelta(milliseconds=self.config.replication_delay_ms)
         self.throttle = Throttle(
             mode=self.config.throttle, time_scale=self.config.time_scale,
             tenant_users=len(self.tenant.stores["users"]), tenant_id=self.tenant.tenant_id,
@@ -467,13 +469,15 @@ def _reset(sim: Simulator, body: dict[str, Any]) -> Response:
 _CONFIG_TYPES = {"throttle": str, "time_scale": float, "latency_ms": float, "fail_rate": float,
                  "drop_rate": float, "spurious_429_rate": float, "ca_rate_per_second": float,
                  "delta_token_ttl_seconds": float, "delta_reset_rate": float,
-                 "delta_replay": int, "agent_cascade_seconds": float}
+                 "delta_replay": int, "agent_cascade_seconds": float,
+                 "replication_delay_ms": float}
 _CONFIG_ALIASES = {"timeScale": "time_scale", "latencyMs": "latency_ms",
                    "failRate": "fail_rate", "dropRate": "drop_rate",
                    "spurious429Rate": "spurious_429_rate", "caRatePerSecond": "ca_rate_per_second",
                    "deltaTokenTtlSeconds": "delta_token_ttl_seconds",
                    "deltaResetRate": "delta_reset_rate", "deltaReplay": "delta_replay",
-                   "agentCascadeSeconds": "agent_cascade_seconds"}
+                   "agentCascadeSeconds": "agent_cascade_seconds",
+                   "replicationDelayMs": "replication_delay_ms"}
 
 
 _POSITIVE = frozenset({"time_scale", "ca_rate_per_second", "delta_token_ttl_seconds"})

@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="simulated seconds before deleting a blueprint principal soft-"
                             "deletes its agent identities (Graph does it in the background); "
                             "0: at once")
+    serve.add_argument("--replication-delay-ms", type=float, default=0.0,
+                       help="a created object is invisible to reads and references for this "
+                            "many simulated milliseconds (Graph's replication delay)")
     serve.add_argument("--log-level", default="warning")
     return parser
 
@@ -56,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.time_scale <= 0:
         print("graphsim: --time-scale must be greater than 0", file=sys.stderr)
+        return 2
+    if args.replication_delay_ms < 0:
+        print("graphsim: --replication-delay-ms must be 0 or more", file=sys.stderr)
         return 2
     if args.agent_cascade_seconds < 0:
         print("graphsim: --agent-cascade-seconds must be 0 or more", file=sys.stderr)
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         spurious_429_rate=args.spurious_429_rate, random_seed=args.random_seed,
         delta_reset_rate=args.delta_reset_rate, delta_replay=args.delta_replay,
         agent_cascade_seconds=args.agent_cascade_seconds,
+        replication_delay_ms=args.replication_delay_ms,
         seed_file=str(args.seed) if args.seed else None, synthetic=args.synthetic,
         tenant_id=args.tenant_id,
     )

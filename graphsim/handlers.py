@@ -101,6 +101,11 @@ def _ordered(ctx: Ctx, source: Source, match: Callable[[Json], bool] | None,
     return ordered
 
 
+def _replicated(tenant: Tenant, match: Callable[[Json], bool] | None) -> Callable[[Json], bool]:
+    """Objects still replicating are not listed yet."""
+    return lambda o: not tenant.replicating(o["id"]) and (match is None or match(o))
+
+
 def _matcher(ctx: Ctx, rule: Rule, type_filter: str | None) -> Callable[[Json], bool] | None:
     predicates: list[Callable[[Json], bool]] = []
     if ctx.query.filter:
@@ -135,6 +140,8 @@ def list_collection(tenant: Tenant, ctx: Ctx, collection: str, cast: str | None)
     type_filter = f"#{cast}" if cast else None
     store = tenant.stores[collection]
     match = _matcher(ctx, rule, type_filter)
+    if tenant.fresh:
+        match = _replicated(tenant, match)
 
     def render(obj: Json) -> Json:
         return with_expand(tenant, ctx, collection, obj, tenant.view(rule, obj, ctx.query.select))

@@ -57,6 +57,10 @@ class Tenant:
         # (when it runs, the principal's id, who deleted it).
         self.agent_cascade_delay = timedelta(seconds=AGENT_CASCADE_SECONDS)
         self.pending_cascades: list[tuple[datetime, str, Any]] = []
+        # Replication delay (graph.md 6, 9): a new object stays invisible to reads and
+        # references until then. Off (zero) unless configured.
+        self.replication_delay = timedelta(0)
+        self.fresh: dict[str, datetime] = {}
         # Index of unique values Graph enforces (userPrincipalName, service principal appId).
         self.upn_index: dict[str, str] = {}
         self.sp_by_app: dict[str, str] = {}
@@ -73,12 +77,31 @@ class Tenant:
         """Return a live object or raise Graph's 404."""
         self.purge_expired()
         obj = self.stores[collection].get(object_id)
-        if obj is None:
+        if obj is None or self.replicating(object_id):
             raise resource_not_found(object_id)
         return obj
 
+    def replicating(self, object_id: str) -> bool:
+        """Whether a just-created object has not reached every replica yet."""
+        if not self.fresh:
+            return False
+        visible_at = self.fresh.get(object_id)
+        if visible_at is None:
+            return False
+        if visible_at <= self.clock.now():
+            del self.fresh[object_id]
+            return False
+        return True
+
+    def created(self, object_id: str) -> None:
+        """Note a new object; with a replication delay it is hidden from reads for a while."""
+        if self.replication_delay:
+            self.fresh[object_id] = self.clock.now() + self.replication_delay
+
     def locate(self, object_id: str) -> tuple[str, Json] | None:
         """Find a live directory object in any collection (directoryObjects/{id})."""
+        if self.replicating(object_id):
+            return None
         for name, rule in RULES.items():
             if rule.directory:
                 obj = self.stores[name].get(object_id)

@@ -216,6 +216,7 @@ def create_object(
         for target in targets:
             tenant.links.add(nav, values["id"], target)
     tenant.changes.record(collection, values["id"])
+    tenant.created(values["id"])
     tenant.stats["creates"] += 1
     tenant.audit.record(
         caller, f"Add {_noun(collection)}", category=_category(collection), operation="Add",

@@ -576,3 +576,20 @@ def test_failed_writes_are_not_audited(sim: Sim) -> None:
     assert_graph_error(sim.client.post("users", json={**user_body("nope"), "bogus": 1}), 400)
     assert_graph_error(sim.client.patch(f"users/{new_id('x')}", json={"jobTitle": "x"}), 404)
     assert len(items(sim.client, "auditLogs/directoryAudits?$top=999")) == before
+
+
+def test_replication_delay_hides_a_new_object_from_reads_and_references(sim: Sim) -> None:
+    group = _create(sim, "groups", group_body("replicas"))
+    sim.configure(replication_delay_ms=5000)
+    user = _create(sim, "users", user_body("fresh"))  # the write itself answers at once
+    path = f"groups/{group['id']}/members/$ref"
+    unknown = sim.client.post(path, json=ref(sim.graph, new_id("ghost")))
+    assert_graph_error(sim.client.get(f"users/{user['id']}"), 404, "Request_ResourceNotFound")
+    assert user["id"] not in ids(items(sim.client, "users?$top=999&$select=id"))
+    early = sim.client.post(path, json=ref(sim.graph, user["id"]))
+    assert (early.status_code, early.json()["error"]["code"]) == (
+        unknown.status_code, unknown.json()["error"]["code"])  # as if it did not exist
+    sim.advance(5.1)
+    assert sim.client.get(f"users/{user['id']}").status_code == 200
+    assert user["id"] in ids(items(sim.client, "users?$top=999&$select=id"))
+    assert sim.client.post(path, json=ref(sim.graph, user["id"])).status_code == 204
