@@ -177,10 +177,10 @@ async def _snapshot(args: argparse.Namespace) -> int:
     results: list[Json] = []
     reporter = _Progress(enabled=sys.stderr.isatty() and not args.json)
     for tenant in _tenants(args):
-        async with _graph(url, tenant) as session:
-            result = await capture(session, store, tenant_id=tenant, kinds=kinds,
-                                   progress=reporter.update, retention_days=_retention())
-        reporter.done()
+        with reporter:
+            async with _graph(url, tenant) as session:
+                result = await capture(session, store, tenant_id=tenant, kinds=kinds,
+                                       progress=reporter.update, retention_days=_retention())
         results.append({"snapshotId": result.snapshot_id, "tenantId": result.tenant_id,
                         "counts": result.counts})
     if args.json:
@@ -223,6 +223,14 @@ class _Progress:
         self.counts: dict[str, int] = {}
         self.started = time.monotonic()
 
+    def __enter__(self) -> _Progress:
+        self.counts, self.started = {}, time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """End the progress line, also when the run failed, so an error starts its own."""
+        self.done()
+
     def update(self, kind: str, count: int) -> None:
         if not self.enabled:
             return
@@ -234,8 +242,9 @@ class _Progress:
               flush=True)
 
     def done(self) -> None:
-        if self.enabled:
+        if self.enabled and self.counts:
             print(file=sys.stderr)
+        self.counts = {}
 
 
 def _resolve_tenant(args: argparse.Namespace, store: Any) -> str:
@@ -314,8 +323,10 @@ async def _diff(args: argparse.Namespace) -> int:
     store = _store(args)
     request.tenant_id = _resolve_tenant(args, store)
     if request.against == "live":
-        async with _graph(_graph_url(args), request.tenant_id) as session:
-            result = await run_diff(store, request, session=session)
+        with _Progress(enabled=sys.stderr.isatty()) as reporter:
+            async with _graph(_graph_url(args), request.tenant_id) as session:
+                result = await run_diff(store, request, session=session,
+                                        progress=reporter.update)
     else:
         result = await run_diff(store, request)
     header = result.header

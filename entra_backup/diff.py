@@ -36,6 +36,7 @@ from entra_backup.records import DEFAULT_SPILL_LIMIT, normalized
 from entra_backup.reports import save_report
 from entra_backup.snapshot import (
     KIND_CONCURRENCY,
+    Progress,
     _HashingWriter,
     _tenant_link_rows,
     _with_object_links,
@@ -87,9 +88,12 @@ class DiffResult:
 async def run_diff(
     store: SnapshotStore, request: DiffRequest, *, session: GraphSession | None = None,
     now: datetime | None = None, spill_limit: int = DEFAULT_SPILL_LIMIT,
-    workdir: Path | None = None,
+    workdir: Path | None = None, progress: Progress | None = None,
 ) -> DiffResult:
-    """Compute, store and return a report. Nothing is written unless it completes."""
+    """Compute, store and return a report. Nothing is written unless it completes.
+
+    `progress(kind, count)` hears how far each full live read has come (the long part).
+    """
     request.validated()
     started = time.monotonic()
     manifest = _verified_manifest(store, request.tenant_id, request.snapshot_id)
@@ -120,7 +124,7 @@ async def run_diff(
         async with gate:
             async for entry in _kind_entries(store, request, kind, manifest, other, session,
                                              live_path, wanted, spill_limit, workdir,
-                                             touched):
+                                             touched, progress):
                 if entry["deletion"] == "soft" and entry["recoverable"]:
                     restorable.add(entry["id"])
                 if request.changes and entry["change"] not in request.changes:
@@ -246,6 +250,7 @@ async def _kind_entries(
     store: SnapshotStore, request: DiffRequest, kind: Kind, manifest: Json,
     other: Json | None, session: GraphSession | None, live_path: dict[str, str],
     wanted: set[str] | None, spill_limit: int, workdir: Path | None, touched: set[str],
+    progress: Progress | None = None,
 ) -> AsyncIterator[Json]:
     before = snapshot_records(store, request.tenant_id, request.snapshot_id, kind, wanted)
     if other is not None:
@@ -269,7 +274,8 @@ async def _kind_entries(
                 yield entry
             return
     live_path[kind.name] = "full"
-    live = _filtered(kind_records(session, kind, spill_limit=spill_limit, workdir=workdir),
+    live = _filtered(kind_records(session, kind, spill_limit=spill_limit, workdir=workdir,
+                                  progress=progress),
                      wanted)
     async for entry in _classified(kind, _merge(kind, before, live), session):
         yield entry

@@ -156,6 +156,8 @@ async def kind_records(
             count += 1
             if progress and count % 1000 == 0:
                 progress(kind.name, count)
+        if progress:
+            progress(kind.name, count)
     except AccessDeniedError as exc:
         raise AccessDeniedError(
             exc.status, exc.code,

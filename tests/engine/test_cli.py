@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +133,36 @@ def test_graphsim_on_loopback_needs_no_token(sim: Sim, tmp_path: Path) -> None:
                "--json", "--kind", "organization")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["counts"] == {"organization": 1}
+
+
+def _on_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal (stdout piped, as when redirected)."""
+    master, slave = pty.openpty()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ENTRA_BACKUP_")}
+    proc = subprocess.Popen([sys.executable, "-m", "entra_backup.cli", *args],
+                            stdout=subprocess.PIPE, stderr=slave, env={**full_env, **env},
+                            text=True)
+    os.close(slave)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    out, _ = proc.communicate(timeout=120)
+    os.close(master)
+    return proc.returncode, out, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_on_a_terminal_for_snapshot_and_diff(cli_env: dict[str, str]) -> None:
+    code, out, terminal = _on_a_terminal("snapshot", env=cli_env)
+    assert code == 0, terminal
+    assert "objects (" in terminal and "users=" in terminal
+    snapshot_id = out.split()[1]
+    code, out, terminal = _on_a_terminal("diff", snapshot_id, "--no-delta", env=cli_env)
+    assert code == 0, terminal
+    assert "users=" in terminal  # the full read reports how far it has come
+    assert json.loads(out)["entries"] == []  # stdout stays the clean JSON document
