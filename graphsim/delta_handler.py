@@ -14,12 +14,13 @@ before its token, which clients must absorb without seeing false changes (graph.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphsim import tokens
 from graphsim.context import Ctx
-from graphsim.errors import BadRequest, ResyncRequired, SyncStateNotFound
+from graphsim.errors import BadRequest, ResyncRequired, SyncStateNotFound, UnsupportedQuery
 from graphsim.handlers import odata_type_name
 from graphsim.model.tenant import Json, Tenant
 from graphsim.render import Result, context_url, link, page
@@ -52,7 +53,8 @@ def delta(tenant: Tenant, ctx: Ctx, collection: str, policy: DeltaPolicy) -> Res
         raise BadRequest("$top, $expand and $orderby are not supported with delta.",
                          code="Request_UnsupportedQuery")
     if query.deltatoken == "latest":
-        return _finish(ctx, collection, [], tenant.changes.head, tenant, query.select)
+        return _finish(ctx, collection, [], tenant.changes.head, tenant, query.select,
+                       _id_filter(query.filter))
     if query.skiptoken is not None:
         if query.select:
             raise BadRequest("$select cannot be combined with $skiptoken; the options are "
@@ -65,23 +67,42 @@ def delta(tenant: Tenant, ctx: Ctx, collection: str, policy: DeltaPolicy) -> Res
             raise SyncStateNotFound("The delta token has expired; start a new sync without "
                                     "a token.")
         if policy.reset_rate and policy.rng.random() < policy.reset_rate:
-            select = state.get("s")
-            fresh = link(ctx.base, ctx.version, f"{collection}/delta",
-                         [("$select", ",".join(select))] if select else [])
+            select, only = state.get("s"), state.get("f")
+            params = [("$select", ",".join(select))] if select else []
+            if only:
+                params.append(("$filter", " or ".join(f"id eq '{i}'" for i in only)))
+            fresh = link(ctx.base, ctx.version, f"{collection}/delta", params)
             raise ResyncRequired("The sync state must be rebuilt; start again from the "
                                  "Location given.", headers={"Location": fresh})
         start = max(0, int(state["q"]) - policy.replay)
         state = {"k": "delta", "ph": "c", "a": start, "u": tenant.changes.head, "o": 0,
-                 "s": state["s"], "c": state["c"]}
+                 "s": state["s"], "c": state["c"], "f": state.get("f")}
     else:
         tenant.check_select(rule, None, query.select)
         state = {"k": "delta", "ph": "i", "p": 0, "m": 0, "q": tenant.changes.head,
-                 "s": query.select, "c": collection}
+                 "s": query.select, "c": collection, "f": _id_filter(query.filter)}
     if state.get("c") != collection:
         raise BadRequest("The delta token does not belong to this collection.")
     if state["ph"] == "i":
         return _initial(tenant, ctx, collection, state, size)
     return _changes(tenant, ctx, collection, state, size)
+
+
+_ID_TERM = re.compile(r"^\s*id\s+eq\s+'([0-9A-Fa-f-]{36})'\s*$")
+
+
+def _id_filter(text: str | None) -> list[str] | None:
+    """Delta filters by object id only: `id eq '…'`, ORed (graph.md 3.1-3.2)."""
+    if text is None:
+        return None
+    ids = []
+    for term in re.split(r"\s+or\s+", text.strip(), flags=re.IGNORECASE):
+        match = _ID_TERM.match(term)
+        if match is None:
+            raise UnsupportedQuery("Delta queries support $filter only on id "
+                                   "(id eq '...', optionally ORed).")
+        ids.append(match.group(1).lower())
+    return sorted(set(ids))
 
 
 def _tracked(collection: str, select: list[str] | None) -> str | None:
@@ -95,7 +116,10 @@ def _initial(tenant: Tenant, ctx: Ctx, collection: str, state: Json, size: int) 
     nav = _tracked(collection, select)
     items: list[Json] = []
     position, member_offset = int(state["p"]), int(state["m"])
+    only = set(state["f"]) if state.get("f") is not None else None
     for pos, obj in tenant.stores[collection].scan(position):
+        if only is not None and obj["id"].lower() not in only:
+            continue
         if len(items) == size:
             return _next(ctx, collection, {**state, "p": pos, "m": member_offset}, items)
         view = tenant.view(rule, obj, select)
@@ -121,7 +145,7 @@ def _initial(tenant: Tenant, ctx: Ctx, collection: str, state: Json, size: int) 
                 continue
         member_offset = 0
         items.append(view)
-    return _finish(ctx, collection, items, int(state["q"]), tenant, select)
+    return _finish(ctx, collection, items, int(state["q"]), tenant, select, state.get("f"))
 
 
 def _ref(tenant: Tenant, object_id: str) -> Json:
@@ -139,16 +163,19 @@ def _changes(tenant: Tenant, ctx: Ctx, collection: str, state: Json, size: int) 
     select = state["s"]
     nav = _tracked(collection, select)
     folded = tenant.changes.fold(collection, int(state["a"]), int(state["u"]))
+    only = set(state["f"]) if state.get("f") is not None else None
     items: list[Json] = []
     offset = int(state["o"])
     for index in range(offset, len(folded)):
         if len(items) == size:
             return _next(ctx, collection, {**state, "o": index}, items)
         item = folded[index]
+        if only is not None and item.object_id.lower() not in only:
+            continue
         rendered = _render_change(tenant, rule.name, item, select, nav)
         if rendered is not None:
             items.append(rendered)
-    return _finish(ctx, collection, items, int(state["u"]), tenant, select)
+    return _finish(ctx, collection, items, int(state["u"]), tenant, select, state.get("f"))
 
 
 def _render_change(tenant: Tenant, collection: str, item: Any, select: list[str] | None,
@@ -191,9 +218,9 @@ def _next(ctx: Ctx, collection: str, state: Json, items: list[Json]) -> Result:
 
 
 def _finish(ctx: Ctx, collection: str, items: list[Json], seq: int, tenant: Tenant,
-            select: list[str] | None) -> Result:
+            select: list[str] | None, only: list[str] | None) -> Result:
     state = {"k": "delta", "ph": "t", "q": seq, "i": tenant.clock.now().timestamp(),
-             "s": select, "c": collection}
+             "s": select, "c": collection, "f": only}
     url = link(ctx.base, ctx.version, f"{collection}/delta",
                [("$deltatoken", tokens.encode(state))])
     return Result(200, page(items, context=context_url(ctx.base, ctx.version, collection),

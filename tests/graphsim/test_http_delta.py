@@ -314,3 +314,22 @@ def test_replayed_changes_come_again_with_current_state(sim: Sim) -> None:
 def test_delta_knobs_are_validated(sim: Sim) -> None:
     for body in ({"deltaReplay": -1}, {"deltaReplay": 1.5}, {"deltaResetRate": 2}):
         assert sim.control.post("/config", json=body).status_code == 400
+
+
+def test_delta_filtered_by_ids_tracks_only_those_objects(sim: Sim) -> None:
+    watched, other, third = _cloud_users(sim, 3)
+    first, delta_link = _round(sim, f"users/delta?$select=displayName&$filter=id eq '{watched}'"
+                                    f" or id eq '{third}'")
+    assert sorted(ids(first)) == sorted([watched, third])
+    for user in (watched, other):
+        sim.client.patch(f"users/{user}", json={"displayName": "Seen?"}).raise_for_status()
+    changes, _ = _round(sim, delta_link)
+    assert changes == [{"id": watched, "displayName": "Seen?"}]
+
+
+@pytest.mark.parametrize("expression", ["displayName eq 'x'", "id ne '1'",
+                                        "id eq '00000000-0000-0000-0000-000000000000' and "
+                                        "id eq '00000000-0000-0000-0000-000000000001'"])
+def test_delta_filter_other_than_ids_is_unsupported(sim: Sim, expression: str) -> None:
+    answer = sim.client.get("users/delta", params={"$filter": expression})
+    assert_graph_error(answer, 400, "Request_UnsupportedQuery")
