@@ -44,4 +44,4 @@ bench: setup
 	$(PY) bench/diff.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache
