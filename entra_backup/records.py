@@ -44,7 +44,13 @@ def merge_into(target: Json, extra: Json) -> int:
 
 
 def _key(value: Any) -> str:
-    return value if isinstance(value, str) else str(value.get("id"))
+    """A link value's identity: the id itself, a row's id, or the whole row without one."""
+    if isinstance(value, str):
+        return value
+    row_id = value.get("id")
+    if row_id is not None:
+        return str(row_id)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def normalized(record: Json) -> Json:

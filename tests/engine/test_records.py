@@ -79,3 +79,9 @@ def test_big_groups_in_member_chunks_spill_by_link_count(tmp_path: Path) -> None
     assert sorter.spilled > groups
     # all 1,000,000 member ids held at once would be ~70 MiB; one group's worth is ~2 MiB
     assert peak < 16 * 1024 * 1024, peak
+
+
+def test_rows_without_an_id_are_told_apart_by_content() -> None:
+    record = _record("sp", [])
+    record["links"]["rows"] = [{"scope": "b"}, {"scope": "a"}, {"scope": "b"}]
+    assert normalized(record)["links"]["rows"] == [{"scope": "a"}, {"scope": "b"}]
