@@ -196,6 +196,8 @@ class Simulator:
             if rendered is not None:
                 out["body"] = orjson.loads(rendered) if isinstance(rendered, bytes) else rendered
             responses.append(out)
+        # Graph documents that answers may come in any order; clients must match them by id.
+        self.rng.shuffle(responses)
         return Result(200, {"responses": responses})
 
     def _batch_entry(self, ctx: Ctx, entry: dict[str, Any]) -> Result:

@@ -361,3 +361,13 @@ def test_stats_count_requests_by_method_and_kind(sim: Sim) -> None:
     assert stats["tenant"]["creates"] == 1 and stats["tenant"]["updates"] == 1
     sim.reset(synthetic=100)
     assert sim.stats()["requests"] == {}
+
+
+def test_batch_answers_come_in_any_order_matched_by_id(sim: Sim) -> None:
+    requests = [{"id": f"r{n}", "method": "GET", "url": "/users?$top=1&$select=id"}
+                for n in range(20)]
+    answer = sim.client.post("$batch", json={"requests": requests})
+    assert answer.status_code == 200
+    order = [r["id"] for r in answer.json()["responses"]]
+    assert sorted(order) == sorted(r["id"] for r in requests)
+    assert order != [r["id"] for r in requests]  # 1 in 20! to happen by chance
