@@ -29,11 +29,14 @@ delta read of a million users is a chain of pages, while the fan-out can go at a
 Left alone, the fan-out drains Graph's bucket within a second of every Retry-After and the
 next page of every cursor meets a 429 and waits a whole Retry-After again. So each lane
 *learns the budget's refill rate* from Graph's own numbers: between two 429 waves the bucket
-went from empty to empty, so the resource units Graph accepted in between
-(`x-ms-resource-unit`, per batch entry too) divided by the time is its refill rate. From the
-second wave on, bulk requests are admitted against a client-side bucket at that rate
-(x0.95 after each wave, +2 %/s without one, probing upward), and cursors draw on the same
-bucket without waiting for it, so the fan-out leaves them the room they need.
+went from empty to empty, so the resource units it charged in between (`x-ms-resource-unit`
+of accepted requests and batch entries, plus refused ones: Graph keeps counting usage while
+it throttles) divided by the time is its refill rate. From the second wave on, bulk
+requests are admitted against a client-side bucket at 0.97x that rate (+0.1 %/s, so a
+budget that grew is found again), and cursors draw on the same bucket without waiting for
+it, so the fan-out leaves them room and the bucket never quite runs dry. Between the first
+wave and the second, at most two bulk requests are in flight: whatever is in flight when the
+bucket runs dry is refused and still charged.
 
 Numbers here are heuristics [A], not Graph facts; Graph's own signals (Retry-After, the
 percentage header) always win.
@@ -126,10 +129,12 @@ class _Lane:
     tokens: float = 0.0  # client-side bucket for bulk admission; negative is debt
     stamp: float = 0.0
     ru_per_entry: float = 1.0  # running mean of what a bulk entry costs
+    bulk_in_flight: int = 0  # bulk requests admitted and not yet settled
 
 
-_RATE_BACKOFF = 0.95  # applied to the measured refill rate after each wave
-_RATE_PROBE = 0.02  # per second without a wave
+_RATE_BACKOFF = 0.97  # applied to the measured refill rate after each wave
+_PROBING_BULK = 2  # bulk requests in flight between the first wave and a learned rate
+_RATE_PROBE = 0.001  # per second without a wave: a budget that grew gives no other sign
 _BUCKET_SECONDS = 0.5  # client-side burst: half a second of the learned rate
 
 
@@ -171,24 +176,36 @@ class Pacer:
                 self._refill(lane, now)
                 if lane.tokens < 0:
                     start = now - lane.tokens / lane.rate
+            # Between the first wave and a learned rate, everything in flight when the bucket
+            # runs dry again is refused (and still counted): keep that little.
+            probing = entries and lane.wave_at is not None and lane.rate is None
+            if start <= now and probing and lane.bulk_in_flight >= _PROBING_BULK:
+                start = now + 0.01
             if start <= now:
                 lane.last_start = now
-                if entries and lane.rate is not None:
-                    lane.tokens -= entries * lane.ru_per_entry
+                if entries:
+                    lane.bulk_in_flight += 1
+                    if lane.rate is not None:
+                        lane.tokens -= entries * lane.ru_per_entry
                 return lane.epoch
             self._stats.paced_seconds += start - now
             await asyncio.sleep(start - now)
 
-    def charged(self, service: str, units: float, *, entries: int = 0, accepted: int = 0) -> None:
-        """Graph accepted requests costing `units` RU.
+    def charged(self, service: str, units: float, *, entries: int = 0, accepted: int = 0,
+                refused: float = 0.0) -> None:
+        """Graph accepted requests costing `units` RU (and refused some costing `refused`).
 
         For a cursor (`entries` = 0) the units come off the client-side bucket now. For bulk
         work admit() took `entries` x the mean entry cost up front; `accepted` of them were
         answered (the rest were refused and will be admitted again), so only the difference
-        is settled here. Either way the units feed the refill-rate measurement.
+        is settled here. Either way the units feed the refill-rate measurement, and so do
+        refused ones: Graph keeps counting usage while it throttles (graph.md 1.6), so the
+        refill also paid for them.
         """
         lane = self._lane(service)
-        lane.accepted += units
+        lane.accepted += units + refused
+        if entries:
+            lane.bulk_in_flight = max(0, lane.bulk_in_flight - 1)
         if entries and accepted:
             lane.ru_per_entry += 0.05 * (units / accepted - lane.ru_per_entry)
         if lane.rate is not None:

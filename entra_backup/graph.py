@@ -241,6 +241,7 @@ class GraphSession:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if status == 429:
                 self.stats.throttled += 1
+                self.pacer.charged(service, 0.0, refused=_resource_units(response))
             if (status in RETRY_STATUSES and attempt < self.max_attempts
                     and (resendable or status in _NOT_EXECUTED)):
                 wait = self.backoff(attempt) if retry_after is None else self.cap_retry_after(

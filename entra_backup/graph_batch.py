@@ -119,7 +119,7 @@ async def _run_chunk(
         again: list[BatchRequest] = []
         waits: list[float | None] = []
         throttled_services: set[str] = set()
-        units, accepted, budget = 0.0, 0, False
+        units, accepted, budget, refused = 0.0, 0, False, 0.0
         for request in pending:
             answer = answers.get(request.id.lower())
             if answer is None:
@@ -129,6 +129,7 @@ async def _run_chunk(
                 session.stats.throttled += 1
                 throttled_services.add(service_of(request.url))
                 budget |= is_budget_429(answer.header("x-ms-throttle-information"))
+                refused += _entry_units(answer)
             else:
                 units += _entry_units(answer)
                 accepted += 1
@@ -140,7 +141,7 @@ async def _run_chunk(
             else:
                 done[request.id.lower()] = answer
         session.pacer.charged(service_of("$batch"), units, entries=len(pending),
-                              accepted=accepted)
+                              accepted=accepted, refused=refused)
         if not again:
             break
         known = [w for w in waits if w is not None]

@@ -10,8 +10,12 @@ divides Retry-After by X. Simulated time advances incrementally, so changing ``t
 runtime never makes the buckets jump.
 
 Simplifications (documented, all deliberate):
-- A rejected request consumes no tokens; it only feeds the demand meter behind
-  ``x-ms-throttle-limit-percentage`` (values above 1.0 say how far demand exceeds the budget).
+- A rejected directory request still accrues its cost against the buckets that refused it
+  ("usage keeps accruing while a client hammers a throttled endpoint", graph.md 1.6), down to
+  a debt of one window's capacity, so a client that ignores Retry-After waits longer. A
+  rejected Conditional Access request accrues nothing (Graph says nothing either way). Both
+  feed the demand meter behind ``x-ms-throttle-limit-percentage`` (values above 1.0 say how
+  far demand exceeds the budget).
 - The per-app-across-tenants limits (150,000 RU / 20 s, 35,000 writes / 5 min) cannot bind with
   one simulated tenant and are not modelled; neither are the B2C user-creation surcharge and the
   MSA-audience application write limit. ``x-ms-throttle-priority`` is accepted and ignored (it
@@ -133,6 +137,10 @@ class _Bucket:
     def note(self, cost: float) -> None:
         """Record demand whether or not it is served, capped so it drains within 1.8 windows."""
         self.demand = min(self.demand + cost, self.capacity * _MAX_PERCENT)
+
+    def accrue(self, cost: float) -> None:
+        """A refused request's usage still counts, down to one window's capacity of debt."""
+        self.tokens = max(self.tokens - cost, -self.capacity)
 
     def wait(self, cost: float) -> float:
         """Simulated seconds until ``cost`` tokens are available (0 if they are now)."""
@@ -295,6 +303,9 @@ class Throttle:
             if worst.scope is not None:
                 headers["x-ms-throttle-scope"] = worst.scope
                 headers["x-ms-throttle-information"] = worst.reason
+            if service == "directory":
+                for _, lim in blocked:
+                    lim.bucket.accrue(lim.cost)
             return self._reject(service, worst.reason, retry, headers, ru)
         rate = self.spurious_429_rate
         if service == "directory" and rate > 0 and self._rng.random() < rate:

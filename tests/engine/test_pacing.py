@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from entra_backup._pacing import DIRECTORY, GraphStats, Pacer, is_budget_429
+from entra_backup._pacing import _RATE_BACKOFF, DIRECTORY, GraphStats, Pacer, is_budget_429
 
 
 def _pacer() -> tuple[Pacer, GraphStats]:
@@ -64,12 +64,13 @@ def test_the_refill_rate_is_learned_between_two_waves() -> None:
     assert pacer.budget_rate(DIRECTORY) is None
     clock.now += 0.5
     pacer.throttled(DIRECTORY, 1.0, None)  # same wave: the gate is still shut
-    pacer.charged(DIRECTORY, 700, entries=40, accepted=35)  # accepted after the gate
-    pacer.charged(DIRECTORY, 100)  # a cursor page
+    pacer.charged(DIRECTORY, 700, entries=40, accepted=35, refused=5)  # after the gate
+    pacer.charged(DIRECTORY, 95)  # a cursor page
     clock.now += 3.5
     pacer.throttled(DIRECTORY, 1.0, None)  # empty again 4 s after the first wave
     rate = pacer.budget_rate(DIRECTORY)
-    assert rate is not None and abs(rate - 0.95 * 800 / 4.0) < 1e-9
+    # refused units count too: Graph keeps charging usage while it throttles
+    assert rate is not None and abs(rate - _RATE_BACKOFF * 800 / 4.0) < 1e-9
     assert pacer.budget_rate("conditionalAccess") is None
     assert pacer.interval(DIRECTORY) == 0
 
@@ -102,3 +103,17 @@ def test_429s_under_load_are_not_budget_waves() -> None:
         clock.now += 2.0
     assert pacer.budget_rate(DIRECTORY) is None
     assert is_budget_429(None) and is_budget_429("ResourceUnitLimitExceeded")
+
+
+async def test_between_the_first_wave_and_a_learned_rate_little_bulk_is_in_flight() -> None:
+    pacer, _ = _pacer()
+    pacer.throttled(DIRECTORY, 0.001, None)  # the first wave: no rate known yet
+    await asyncio.sleep(0.005)
+    await pacer.admit(DIRECTORY, entries=20)
+    await pacer.admit(DIRECTORY, entries=20)
+    third = asyncio.create_task(pacer.admit(DIRECTORY, entries=20))
+    await asyncio.sleep(0.05)
+    assert not third.done()  # what is in flight when the bucket runs dry is refused
+    await pacer.admit(DIRECTORY)  # a cursor page is never held by this
+    pacer.charged(DIRECTORY, 20, entries=20, accepted=20)
+    await asyncio.wait_for(third, timeout=1)
