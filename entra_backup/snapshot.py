@@ -149,13 +149,19 @@ async def kind_records(
     """
     sorter = RecordSorter(limit=spill_limit, workdir=workdir)
     link_out: list[str | None] = delta_link if delta_link is not None else [None]
+    per_object = [link for link in kind.links if link.read == "per_object"]
+    fetcher = _LinkFetcher(session, kind, per_object, sorter) if per_object else None
     count = 0
     try:
         async for record in _read_records(session, kind, link_out):
             sorter.add(record)
+            if fetcher is not None:
+                await fetcher.wanted(record["id"])
             count += 1
             if progress and count % 1000 == 0:
                 progress(kind.name, count)
+        if fetcher is not None:
+            await fetcher.finish()
         if progress:
             progress(kind.name, count)
     except AccessDeniedError as exc:
@@ -164,14 +170,68 @@ async def kind_records(
             f"reading {kind.name} needs the Graph permission {kind.permissions.read} "
             f"({exc.message})", request_id=exc.request_id,
         ) from exc
+    finally:
+        if fetcher is not None:
+            await fetcher.cancel()
     records: Iterator[Json] = iter(sorter)
     tenant_links = [link for link in kind.links if link.read == "tenant_list"]
     if tenant_links:
         records = _join(records, await _tenant_link_rows(session, kind, tenant_links,
                                                           spill_limit, workdir))
-    per_object = [link for link in kind.links if link.read == "per_object"]
-    async for record in _with_object_links(session, kind, per_object, records):
+    for record in records:
         yield normalized(record)
+
+
+class _LinkFetcher:
+    """Per-object link reads started while the kind is still being listed.
+
+    Reading them only after the whole kind was listed left Graph's budget idle for the
+    first seconds of a throttled capture (and the per-object reads of the biggest kind last
+    on the critical path). Answers go into the sorter as link-only records, which it folds
+    into their objects like any repeated record; BATCH_WINDOW batches at most are in flight,
+    and a full window holds the listing back.
+    """
+
+    def __init__(self, session: GraphSession, kind: Kind, links: list[Link],
+                 sorter: RecordSorter) -> None:
+        self._session, self._kind, self._links, self._sorter = session, kind, links, sorter
+        self._per_batch = max(1, BATCH_SIZE // len(links))
+        self._seen: set[str] = set()  # a group comes back once per chunk of members
+        self._chunk: list[Json] = []
+        self._pending: list[asyncio.Task[list[Json]]] = []
+
+    async def wanted(self, object_id: str) -> None:
+        if object_id in self._seen:
+            return
+        self._seen.add(object_id)
+        self._chunk.append({"id": object_id, "kind": self._kind.name, "object": {},
+                            "links": {}})
+        if len(self._chunk) == self._per_batch:
+            self._launch()
+        while len(self._pending) >= BATCH_WINDOW:
+            await self._settle_oldest()
+
+    async def finish(self) -> None:
+        if self._chunk:
+            self._launch()
+        while self._pending:
+            await self._settle_oldest()
+
+    async def cancel(self) -> None:
+        """After a failure: stop what is still in flight and collect it quietly."""
+        for task in self._pending:
+            task.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
+        self._pending = []
+
+    def _launch(self) -> None:
+        chunk, self._chunk = self._chunk, []
+        self._pending.append(asyncio.create_task(
+            _fetch_links(self._session, self._kind, self._links, chunk)))
+
+    async def _settle_oldest(self) -> None:
+        for row in await self._pending.pop(0):
+            self._sorter.add(row)
 
 
 def encode_record(record: Json) -> bytes:
