@@ -83,6 +83,14 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
+def resource_units(header: str | None) -> float:
+    """What Graph charged (x-ms-resource-unit); 1, its floor, where the header is missing."""
+    try:
+        return float(header) if header else 1.0
+    except ValueError:
+        return 1.0
+
+
 BUDGET_REASONS = frozenset({"ResourceUnitLimitExceeded", "WriteLimitExceeded"})
 
 

@@ -47,6 +47,7 @@ from entra_backup._pacing import (
     backoff_delay,
     is_budget_429,
     parse_retry_after,
+    resource_units,
     service_of,
 )
 from entra_backup.errors import GraphRequestError, NotFoundError
@@ -239,9 +240,10 @@ class GraphSession:
                 attempt -= 1  # the refresh try does not use up a retry
                 continue
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            units = resource_units(response.headers.get("x-ms-resource-unit"))
             if status == 429:
                 self.stats.throttled += 1
-                self.pacer.charged(service, 0.0, refused=_resource_units(response))
+                self.pacer.charged(service, 0.0, refused=units)
             if (status in RETRY_STATUSES and attempt < self.max_attempts
                     and (resendable or status in _NOT_EXECUTED)):
                 wait = self.backoff(attempt) if retry_after is None else self.cap_retry_after(
@@ -258,7 +260,7 @@ class GraphSession:
             if status != 429:
                 self.pacer.answered(service, _percentage(response), epoch)
                 if not entries:  # a $batch envelope costs nothing; its entries are settled
-                    self.pacer.charged(service, _resource_units(response))
+                    self.pacer.charged(service, units)
             if status >= 400:
                 error = graph_error(status, json_or_none(response.content), response.headers,
                                     method=method, url=path)
@@ -459,14 +461,6 @@ def _page(body: Json, label: str) -> Page:
     if not isinstance(items, list):
         raise GraphRequestError(f"{label}: the answer is not a collection page")
     return Page(items, body.get("@odata.nextLink"), body.get("@odata.deltaLink"))
-
-
-def _resource_units(response: httpx.Response) -> float:
-    """What Graph charged (x-ms-resource-unit); 1, its floor, where the header is missing."""
-    try:
-        return float(response.headers["x-ms-resource-unit"])
-    except (KeyError, ValueError):
-        return 1.0
 
 
 def _percentage(response: httpx.Response) -> float | None:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from entra_backup._graph_rules import graph_error
-from entra_backup._pacing import is_budget_429, parse_retry_after, service_of
+from entra_backup._pacing import is_budget_429, parse_retry_after, resource_units, service_of
 from entra_backup.errors import GraphRequestError
 from entra_backup.types import Json
 
@@ -125,13 +125,14 @@ async def _run_chunk(
             if answer is None:
                 raise GraphRequestError(f"POST $batch: no answer for entry {request.id!r}")
             session.stats.by_status[answer.status] += 1
+            cost = resource_units(answer.header("x-ms-resource-unit"))
             if answer.status == 429:
                 session.stats.throttled += 1
                 throttled_services.add(service_of(request.url))
                 budget |= is_budget_429(answer.header("x-ms-throttle-information"))
-                refused += _entry_units(answer)
+                refused += cost
             else:
-                units += _entry_units(answer)
+                units += cost
                 accepted += 1
             resendable = request.method.upper() == "GET" or answer.status in _NOT_EXECUTED
             if (answer.status in RETRY_ENTRY_STATUSES and resendable
@@ -153,14 +154,6 @@ async def _run_chunk(
         await asyncio.sleep(delay)
         pending = again
     return [done[r.id.lower()] for r in chunk]
-
-
-def _entry_units(answer: BatchResponse) -> float:
-    """An entry's x-ms-resource-unit; Graph's floor of 1 RU where the header is missing."""
-    try:
-        return float(answer.header("x-ms-resource-unit") or 1)
-    except ValueError:
-        return 1.0
 
 
 async def get_many(session: GraphSession, urls: Sequence[str], *,

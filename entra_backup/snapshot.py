@@ -173,13 +173,13 @@ async def kind_records(
     finally:
         if fetcher is not None:
             await fetcher.cancel()
-    records: Iterator[Json] = iter(sorter)
+    records: Iterator[Json] = iter(sorter)  # the sorter yields records normalized
     tenant_links = [link for link in kind.links if link.read == "tenant_list"]
     if tenant_links:
-        records = _join(records, await _tenant_link_rows(session, kind, tenant_links,
-                                                          spill_limit, workdir))
+        rows = await _tenant_link_rows(session, kind, tenant_links, spill_limit, workdir)
+        records = (normalized(r) for r in _join(records, rows))
     for record in records:
-        yield normalized(record)
+        yield record
 
 
 class _LinkFetcher:
