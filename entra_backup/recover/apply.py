@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from entra_backup.compare import compare
-from entra_backup.errors import GraphResponseError, NotFoundError
+from entra_backup.errors import GraphError, GraphRequestError, GraphResponseError, NotFoundError
 from entra_backup.graph import GraphSession
 from entra_backup.kinds import KINDS_BY_NAME, Kind
 from entra_backup.recover import ops as build
@@ -32,6 +32,8 @@ from entra_backup.store import SnapshotStore
 from entra_backup.types import Json
 
 STEP_CONCURRENCY = 16
+OP_ATTEMPTS = 4
+UNKNOWN_OUTCOME = frozenset({429, 500, 502, 503, 504})
 APPLIED, SKIPPED, FAILED, PLANNED = "applied", "skipped", "failed", "planned"
 
 
@@ -83,13 +85,30 @@ async def _run_step(session: GraphSession, step: Json, ids: dict[str, str], wave
     applied = False
     for op in step["ops"]:
         try:
-            applied = await runner.run(op) or applied
+            applied = await _with_retries(runner, op) or applied
         except _Done:
             continue
-        except GraphResponseError as exc:
+        except GraphError as exc:
             return result_of(step, FAILED, f"{op['op']}: {exc}", wave)
     notes += runner.notes
     return result_of(step, APPLIED if applied else SKIPPED, "; ".join(notes) or None, wave)
+
+
+async def _with_retries(runner: _Runner, op: Json) -> bool:
+    """Run one operation; after an answer that leaves it unknown whether Graph executed a
+    write (a lost connection, 500/502/504 on a POST), run it again: every operation checks or
+    tolerates the state it wants, so the repeat does nothing twice. Re-creation is the
+    exception - a second POST would make a second object - so it is never repeated."""
+    for attempt in range(1, OP_ATTEMPTS + 1):
+        try:
+            return await runner.run(op)
+        except (GraphRequestError, GraphResponseError) as exc:
+            status = getattr(exc, "status", None)
+            if (attempt == OP_ATTEMPTS or op["op"] == "create"
+                    or not (status is None or status in UNKNOWN_OUTCOME)):
+                raise
+            await asyncio.sleep(runner.session.backoff(attempt))
+    raise AssertionError("unreachable")
 
 
 class _Runner:

@@ -9,6 +9,7 @@ import pytest
 from entra_backup.store import FolderStore
 from tests.conftest import Sim
 from tests.engine.recover_helpers import plan_and_apply, report, snap
+from tests.engine.test_capture import session_for
 from tests.engine.test_diff import cloud_user, first
 
 
@@ -126,3 +127,182 @@ async def test_new_client_secret_is_removed_and_a_deleted_one_is_reported(
     key_ids = {c["keyId"] for c in creds["passwordCredentials"]}
     assert added.json()["keyId"] not in key_ids
     assert old not in key_ids  # a deleted secret cannot come back: reported, not faked
+
+
+async def _incident(sim: Sim) -> dict[str, str]:
+    """A small mixed incident: an edit, a soft delete, a creation, a membership change."""
+    users = [u for u in sim.state()["objects"]["users"]
+             if not u.get("onPremisesSyncEnabled") and "@odata.type" not in u]
+    edited, deleted = users[0], users[1]
+    group = first(sim, "groups", lambda g: g.get("groupTypes") == []
+                  and not g.get("onPremisesSyncEnabled") and not g.get("mailEnabled"))
+    sim.client.patch(f"/users/{edited['id']}", json={"jobTitle": "X"}).raise_for_status()
+    sim.client.delete(f"/users/{deleted['id']}").raise_for_status()
+    created = sim.client.post("/groups", json={"displayName": "New", "mailEnabled": False,
+                                               "mailNickname": "newg", "securityEnabled": True})
+    created.raise_for_status()
+    ref = {"@odata.id": f"{sim.graph}/directoryObjects/{users[2]['id']}"}
+    sim.client.post(f"/groups/{group['id']}/members/$ref", json=ref)
+    return {"edited": edited["id"], "deleted": deleted["id"], "created": created.json()["id"],
+            "group": group["id"]}
+
+
+def _writes(sim: Sim) -> int:
+    requests = sim.stats()["requests"]
+    return sum(sum(kinds.values()) for method, kinds in requests.items() if method != "GET")
+
+
+async def test_dry_run_plans_in_order_and_writes_nothing(sim: Sim, store: FolderStore,
+                                                        tmp_path: Path) -> None:
+    from entra_backup.recover.plan import PlanOptions, Selection, build_plan, iter_steps
+
+    tenant, snapshot = await snap(sim, store)
+    ids = await _incident(sim)
+    report_id, _ = await report(sim, store, tenant, snapshot)
+    writes = _writes(sim)
+    scratch = FolderStore(tmp_path / "scratch")
+    plan = build_plan(store, tenant, report_id, Selection(), PlanOptions(), target=scratch)
+    planned = list(iter_steps(scratch, plan))
+    actions = [(s["action"], s["id"]) for s in planned]
+    assert actions.index(("restore", ids["deleted"])) < actions.index(("update", ids["edited"]))
+    assert actions[-1] == ("softDelete", ids["created"])  # soft-deletes last
+    assert _writes(sim) == writes  # not one write to the tenant
+    assert store.recoveries().list_snapshots(tenant, include_incomplete=True) == []
+
+
+async def test_a_plan_run_twice_changes_nothing_more(sim: Sim, store: FolderStore) -> None:
+    from entra_backup.recover.apply import apply_wave
+
+    tenant, snapshot = await snap(sim, store)
+    ids = await _incident(sim)
+    plan, first_run = await plan_and_apply(sim, store, tenant, snapshot)
+    assert {r["outcome"] for r in first_run} == {"applied"}
+    members = _member_ids(sim, ids["group"])
+    async with session_for(sim) as session:
+        again = await apply_wave(session, store.recoveries(), plan, 0, plan["steps"])
+    outcomes = {r["id"]: r["outcome"] for r in again.results}
+    assert outcomes[ids["deleted"]] == "skipped"  # not deleted any more: nothing to restore
+    assert outcomes[ids["created"]] == "skipped"  # already in the recycle bin
+    assert outcomes[ids["group"]] == "skipped"  # the member is already gone
+    assert "failed" not in outcomes.values()
+    assert _member_ids(sim, ids["group"]) == members
+    _, left = await report(sim, store, tenant, snapshot)
+    assert left == []
+
+
+@pytest.mark.parametrize("crash_after", [0, 1, 2, 3])
+async def test_resume_after_a_crash_between_waves_has_no_duplicate_effect(
+    sim: Sim, store: FolderStore, crash_after: int
+) -> None:
+    from entra_backup.recover.apply import apply_wave
+    from entra_backup.recover.plan import PlanOptions, Selection, build_plan
+
+    tenant, snapshot = await snap(sim, store)
+    await _incident(sim)
+    report_id, _ = await report(sim, store, tenant, snapshot)
+    plan = build_plan(store, tenant, report_id, Selection(), PlanOptions())
+    cursor = 0
+    async with session_for(sim) as session:  # the first worker: `crash_after` waves, gone
+        for _ in range(crash_after):
+            cursor = (await apply_wave(session, store.recoveries(), plan, cursor, 1)).next_cursor
+    replayed = max(0, cursor - 1)  # the crashed worker's last wave is replayed in full
+    async with session_for(sim) as session:
+        while replayed < plan["steps"]:
+            wave = await apply_wave(session, store.recoveries(), plan, replayed, 1)
+            assert all(r["outcome"] != "failed" for r in wave.results), wave.results
+            replayed = wave.next_cursor
+    _, left = await report(sim, store, tenant, snapshot)
+    assert left == []
+    assert sim.stats()["permanentDeletes"] == 0
+
+
+async def test_break_glass_lockout_is_refused_before_any_write(
+    sim: Sim, store: FolderStore
+) -> None:
+    from entra_backup.errors import RecoveryRefusedError
+    from entra_backup.recover.plan import PlanOptions, Selection, build_plan
+
+    policy = first(sim, "conditionalAccessPolicies", lambda p: p["state"] == "enabled")
+    account = cloud_user(sim)["id"]
+    block = {"state": "enabled", "grantControls": {"operator": "OR",
+                                                   "builtInControls": ["block"]},
+             "conditions": {**policy["conditions"],
+                            "users": {"includeUsers": ["All"], "excludeUsers": []}}}
+    path = f"/identity/conditionalAccess/policies/{policy['id']}"
+    assert sim.client.patch(path, json=block).status_code == 204
+    tenant, snapshot = await snap(sim, store)  # the snapshot itself would lock them out
+    assert sim.client.patch(path, json={"state": "disabled"}).status_code == 204
+    report_id, _ = await report(sim, store, tenant, snapshot)
+    writes = _writes(sim)
+    with pytest.raises(RecoveryRefusedError, match=account):
+        build_plan(store, tenant, report_id, Selection(),
+                   PlanOptions(break_glass=[account]))
+    assert _writes(sim) == writes
+    plan = build_plan(store, tenant, report_id, Selection(),
+                      PlanOptions(break_glass=[account], report_only_ca=True))
+    assert plan["steps"] == 1  # report-only is not enforced: allowed
+
+
+async def test_report_only_ca_brings_policies_back_unenforced(
+    sim: Sim, store: FolderStore
+) -> None:
+    from entra_backup.recover.plan import PlanOptions
+
+    policy = first(sim, "conditionalAccessPolicies", lambda p: p["state"] == "enabled")
+    tenant, snapshot = await snap(sim, store)
+    path = f"/identity/conditionalAccess/policies/{policy['id']}"
+    assert sim.client.patch(path, json={"state": "disabled",
+                                        "displayName": "tampered"}).status_code == 204
+    _, results = await plan_and_apply(sim, store, tenant, snapshot,
+                                      options=PlanOptions(report_only_ca=True))
+    assert [r["outcome"] for r in results] == ["applied"]
+    now = sim.client.get(path).json()
+    assert now["state"] == "enabledForReportingButNotEnforced"
+    assert now["displayName"] == policy["displayName"]
+
+
+async def test_storms_of_429_and_5xx_and_an_expiring_token_lose_nothing(
+    sim: Sim, store: FolderStore
+) -> None:
+    """Throttling (with and without Retry-After), 503/504 answers, dropped connections and a
+    token that expires every 0.25 s: the recovery ends with nothing failed and nothing
+    doubled, the same as a quiet run."""
+    import time
+
+    from azure.core.credentials import AccessToken
+
+    from entra_backup.graph import CredentialTokenProvider, GraphSession
+    from entra_backup.recover.apply import apply_wave
+    from entra_backup.recover.plan import PlanOptions, Selection, build_plan
+    from tests.conftest import TOKEN
+
+    class ShortLived:
+        async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            expires = time.time() + 0.25
+            return AccessToken(f"{TOKEN};exp={expires:.3f}", int(expires) + 3600)
+
+        async def close(self) -> None:
+            return None
+
+    tenant, snapshot = await snap(sim, store)
+    ids = await _incident(sim)
+    report_id, _ = await report(sim, store, tenant, snapshot)
+    plan = build_plan(store, tenant, report_id, Selection(), PlanOptions())
+    sim.configure(throttle="graph", time_scale=50, spurious_429_rate=0.2, fail_rate=0.15,
+                  drop_rate=0.05, latency_ms=20)
+    results = []
+    async with GraphSession(base_url=sim.url, tokens=CredentialTokenProvider(ShortLived()),
+                            backoff_base=0.01, backoff_max=0.3) as session:
+        cursor = 0
+        while cursor < plan["steps"]:
+            wave = await apply_wave(session, store.recoveries(), plan, cursor, 2)
+            results += wave.results
+            cursor = wave.next_cursor
+        refused = session.stats.retries
+    sim.configure(throttle="off", spurious_429_rate=0, fail_rate=0, drop_rate=0, latency_ms=0)
+    assert refused > 0  # the storm really hit the run
+    assert [r["outcome"] for r in results if r["outcome"] == "failed"] == [], results
+    _, left = await report(sim, store, tenant, snapshot)
+    assert left == []
+    members = _member_ids(sim, ids["group"])
+    assert len(members) == len(set(members))
