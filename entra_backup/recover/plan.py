@@ -110,12 +110,22 @@ def build_plan(store: SnapshotStore, tenant_id: str, report_id: str, selection: 
             handle.write(orjson.dumps(step) + b"\n")
             counts[phase] += 1
 
+        planned: set[str] = set()
+        old_keys = set(hard)  # ids, and appIds of re-created apps (CA names apps by appId)
         for kind, entry, record in _joined(store, tenant_id, report_id, snapshot_id,
                                            selection, wanted_ids):
+            planned.add(entry["id"])
             for phase, step in _steps(kind, entry, record, options, hard):
-                if kind.name == "conditionalAccessPolicies" and phase != "none":
+                if kind.references and phase != "none":
                     guard.consider(step)
+                if step["action"] == "create":
+                    old_keys.add(str((step["target"].get("object") or {}).get("appId")))
                 spill(phase, kind, step)
+        if options.recreate_hard_deleted and hard:
+            for kind, step in _repointed(store, tenant_id, snapshot_id, old_keys, planned,
+                                         options):
+                guard.consider(step)
+                spill("update", kind, step)
         guard.verdict()
         total = sum(counts.values())
         chunks = _write_chunks(out, tenant_id, recovery_id,
@@ -245,6 +255,35 @@ def _steps(kind: Kind, entry: Json, record: Json | None, options: PlanOptions,
     if kind.write_whole:
         step["target"] = record
     yield ("update" if reverts else "none"), step
+
+
+def _repointed(store: SnapshotStore, tenant_id: str, snapshot_id: str, hard: set[str],
+               planned: set[str], options: PlanOptions) -> Iterator[tuple[Kind, Json]]:
+    """Objects the report does not name that still point at re-created objects by their old
+    id (a CA policy keeps a deleted user's id in its conditions): rewritten whole."""
+    for kind in ALL_KINDS:
+        if not kind.references:
+            continue
+        for record in snapshot_records(store, tenant_id, snapshot_id, kind):
+            obj = record.get("object") or {}
+            if record["id"] in planned or not _mentions(obj, hard):
+                continue
+            body = build.patch_body(kind, obj, set(), report_only_ca=options.report_only_ca)
+            yield kind, {"kind": kind.name, "id": record["id"],
+                         "displayName": obj.get("displayName"), "change": "updated",
+                         "reasons": [], "action": "update", "target": record,
+                         "ops": [{"op": "patch", "body": body}],
+                         "notes": ["references to re-created objects rewritten"]}
+
+
+def _mentions(value: object, ids: set[str]) -> bool:
+    if isinstance(value, str):
+        return value in ids
+    if isinstance(value, dict):
+        return any(_mentions(v, ids) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, ids) for v in value)
+    return False
 
 
 def _blocked(kind: Kind, entry: Json, record: Json | None, options: PlanOptions) -> bool:

@@ -306,3 +306,44 @@ async def test_storms_of_429_and_5xx_and_an_expiring_token_lose_nothing(
     assert left == []
     members = _member_ids(sim, ids["group"])
     assert len(members) == len(set(members))
+
+
+async def test_recreate_hard_deleted_user_rewrites_every_reference(
+    sim: Sim, store: FolderStore
+) -> None:
+    from entra_backup.recover.plan import PlanOptions
+
+    state = sim.state()
+    group = first(sim, "groups", lambda g: g.get("groupTypes") == []
+                  and not g.get("onPremisesSyncEnabled") and not g.get("mailEnabled"))
+    user = cloud_user(sim)
+    report_user = next(u for u in state["objects"]["users"] if u["id"] != user["id"]
+                       and not u.get("onPremisesSyncEnabled") and "@odata.type" not in u)
+    policy = first(sim, "conditionalAccessPolicies")
+    ref = {"@odata.id": f"{sim.graph}/directoryObjects/{user['id']}"}
+    sim.client.post(f"/groups/{group['id']}/members/$ref", json=ref)
+    sim.client.put(f"/users/{report_user['id']}/manager/$ref", json=ref).raise_for_status()
+    users = dict(policy["conditions"]["users"])
+    users["excludeUsers"] = [*users.get("excludeUsers", []), user["id"]]
+    sim.client.patch(f"/identity/conditionalAccess/policies/{policy['id']}",
+                     json={"conditions": {**policy["conditions"], "users": users}}
+                     ).raise_for_status()
+    tenant, snapshot = await snap(sim, store)
+    assert sim.client.delete(f"/users/{user['id']}").status_code == 204
+    assert sim.client.delete(f"/directory/deletedItems/{user['id']}").status_code == 204
+    _, plain = await plan_and_apply(sim, store, tenant, snapshot)
+    assert [r["action"] for r in plain if r["id"] == user["id"]] == ["none"]
+    _, results = await plan_and_apply(sim, store, tenant, snapshot,
+                                      options=PlanOptions(recreate_hard_deleted=True))
+    assert not [r for r in results if r["outcome"] == "failed"], results
+    found = sim.client.get(f"/users?$filter=userPrincipalName eq '{user['userPrincipalName']}'"
+                           "&$select=id,accountEnabled").json()["value"]
+    assert len(found) == 1 and found[0]["id"] != user["id"]
+    new_id = found[0]["id"]
+    assert new_id in _member_ids(sim, group["id"])
+    manager = sim.client.get(f"/users/{report_user['id']}/manager?$select=id").json()
+    assert manager["id"] == new_id
+    now = sim.client.get(f"/identity/conditionalAccess/policies/{policy['id']}").json()
+    assert new_id in now["conditions"]["users"]["excludeUsers"]
+    assert user["id"] not in now["conditions"]["users"]["excludeUsers"]
+    assert sim.stats()["permanentDeletes"] == 1  # the test's own purge, nothing more
