@@ -70,7 +70,7 @@ async def apply_wave(session: GraphSession, area: SnapshotStore, plan: Json, cur
 
 def result_of(step: Json, outcome: str, detail: str | None, wave: int) -> Json:
     return {"step": step["step"], "kind": step["kind"], "id": step["id"],
-            "displayName": step.get("displayName"), "action": step["action"],
+            "action": step["action"],
             "outcome": outcome, "detail": detail, "wave": wave,
             "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "before": step.get("before"), "after": step.get("after")}
