@@ -30,7 +30,7 @@ from entra_backup.compare import compare, mark_deleted, recoverability
 from entra_backup.errors import DeltaExpiredError, SnapshotIntegrityError, SnapshotNotFoundError
 from entra_backup.graph import BatchRequest, GraphSession
 from entra_backup.graph_batch import gather_or_cancel
-from entra_backup.kinds import ALL_KINDS, Kind, get_kind
+from entra_backup.kinds import ALL_KINDS, Kind, Link, get_kind
 from entra_backup.live import Change, apply_change, belongs, read_delta, snapshot_records
 from entra_backup.records import DEFAULT_SPILL_LIMIT, normalized
 from entra_backup.reports import save_report
@@ -202,9 +202,7 @@ def _without_cascade(entry: Json, restorable: set[str]) -> Json | None:
 def _cascades(target: Any, restorable: set[str]) -> bool:
     """A removed link target that is, or is held by, an object soft-deleted in this report
     (an id, or an app role assignment / grant whose principal it is)."""
-    if isinstance(target, str):
-        return target in restorable
-    return isinstance(target, dict) and target.get("principalId") in restorable
+    return _target_id(target) in restorable
 
 
 def _verified_manifest(store: SnapshotStore, tenant_id: str, snapshot_id: str) -> Json:
@@ -330,22 +328,23 @@ async def _delta_pairs(
 
     Delta carries properties and `members@delta` / `manager@delta`; links it does not carry
     are read again for those objects only: per-object links (owners, assignments, sponsors)
-    for objects that changed or that an audit event names, and tenant-wide lists (grants)
-    compared in one pass.
+    for objects that changed, that an audit event names, or whose links named an object an
+    audit event names (a deleted owner or assignee leaves the holder's list, and nothing
+    tells the holder's delta), and tenant-wide lists (grants) compared in one pass.
     """
     tenant_links = [link for link in kind.links if link.read == "tenant_list"]
+    per_object = [link for link in kind.links if link.read == "per_object"]
     rows: dict[str, Json] = {}
-    regrouped: set[str] = set()
+    rechecked: set[str] = set()
     if tenant_links:
         rows = {r["id"]: r["links"] for r in await _tenant_link_rows(
             session, kind, tenant_links, spill_limit, workdir)}
+    if tenant_links or (per_object and touched):
         for record in snapshot_records(store, request.tenant_id, request.snapshot_id, kind):
-            now = {link.name: rows.get(record["id"], {}).get(link.name, [])
-                   for link in tenant_links}
-            then = {link.name: record["links"].get(link.name, []) for link in tenant_links}
-            if normalized({"links": now})["links"] != normalized({"links": then})["links"]:
-                regrouped.add(record["id"])
-    ids = set(changes) | touched | regrouped
+            if _names_any(record, per_object, touched) or _regrouped(record, tenant_links,
+                                                                      rows):
+                rechecked.add(record["id"])
+    ids = set(changes) | touched | rechecked
     if wanted is not None:
         ids &= wanted
     old = {r["id"]: r for r in snapshot_records(store, request.tenant_id, request.snapshot_id,
@@ -367,7 +366,6 @@ async def _delta_pairs(
                 after["links"][link.name] = rows.get(object_id, {}).get(link.name, [])
             refresh.append(after)
         pairs.append((before, after))
-    per_object = [link for link in kind.links if link.read == "per_object"]
     if per_object and refresh:
         async for _ in _with_object_links(session, kind, per_object, iter(refresh)):
             pass
@@ -375,6 +373,30 @@ async def _delta_pairs(
         if after is not None:
             normalized(after)
     return pairs
+
+
+def _regrouped(record: Json, tenant_links: list[Link], rows: dict[str, Json]) -> bool:
+    """Whether the tenant-wide lists (grants) of a snapshot record differ from Graph's now."""
+    if not tenant_links:
+        return False
+    now = {link.name: rows.get(record["id"], {}).get(link.name, []) for link in tenant_links}
+    then = {link.name: record["links"].get(link.name, []) for link in tenant_links}
+    return bool(normalized({"links": now})["links"] != normalized({"links": then})["links"])
+
+
+def _names_any(record: Json, links: list[Link], ids: set[str]) -> bool:
+    """Whether a snapshot record's per-object links name any of `ids`."""
+    return any(_target_id(value) in ids
+               for link in links for value in record["links"].get(link.name) or [])
+
+
+def _target_id(value: Any) -> str | None:
+    """The object a link entry names: the id itself, or an assignment's or grant's principal."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("principalId"), str):
+        return str(value["principalId"])
+    return None
 
 
 async def _classified(
