@@ -1,10 +1,12 @@
 """Difference reports: a snapshot against the live tenant or against another snapshot.
 
 Per kind, the live side comes from the snapshot's delta link when Graph still honours it
-(cost proportional to the changes), otherwise from a full read merged by id in streaming
-fashion. Deleted objects are looked up in the recycle bins (directory and the beta CA bin) to
-tell soft from hard; audit events since the snapshot say who changed what. The report is
-stored write-once beside the snapshots and exported from there.
+(cost proportional to the changes), otherwise - or when the audit log shows Microsoft's own
+recovery service wrote since, which leaves no delta record (audit.py) - from a full read
+merged by id in streaming fashion. Deleted objects are looked up in the recycle bins
+(directory and the beta CA bin) to tell soft from hard; audit events since the snapshot say
+who changed what. The report is stored write-once beside the snapshots and exported from
+there.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import IO, Any
 
 import orjson
 
+from entra_backup.audit import read_audit
 from entra_backup.compare import compare, mark_deleted, recoverability
 from entra_backup.errors import DeltaExpiredError, SnapshotIntegrityError, SnapshotNotFoundError
 from entra_backup.graph import BatchRequest, GraphSession
@@ -109,7 +112,11 @@ async def run_diff(
             if source is not None and kind.name not in source["kinds"]:
                 raise SnapshotNotFoundError(
                     f"snapshot {source['snapshotId']} did not capture {kind.name}")
-    audit = await _audit_index(session, manifest["takenAt"]) if other is None else {}
+    trail = await read_audit(session if other is None else None, manifest["takenAt"], kinds)
+    audit = trail.by_target
+    for name in sorted(trail.native_recovery & {k.name for k in kinds}):
+        log.info("%s: Microsoft's recovery service wrote since the snapshot, without delta "
+                 "records; reading everything", name)
     wanted = set(request.object_ids) or None
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     totals: Counter[str] = Counter()
@@ -124,7 +131,8 @@ async def run_diff(
         async with gate:
             async for entry in _kind_entries(store, request, kind, manifest, other, session,
                                              live_path, wanted, spill_limit, workdir,
-                                             touched, progress):
+                                             touched, progress,
+                                             kind.name not in trail.native_recovery):
                 if entry["deletion"] == "soft" and entry["recoverable"]:
                     restorable.add(entry["id"])
                 if request.changes and entry["change"] not in request.changes:
@@ -215,41 +223,14 @@ def _verified_manifest(store: SnapshotStore, tenant_id: str, snapshot_id: str) -
     return manifest
 
 
-async def _audit_index(session: GraphSession | None, since: str) -> dict[str, list[Json]]:
-    """Directory audit events since the snapshot, by target object id, oldest first."""
-    if session is None:
-        return {}
-    index: dict[str, list[Json]] = defaultdict(list)
-    moment = since.split(".")[0].rstrip("Z") + "Z"
-    async for event in session.list_objects(
-            "auditLogs/directoryAudits", filter=f"activityDateTime ge {moment}"):
-        initiated = event.get("initiatedBy") or {}
-        actor = initiated.get("user") or initiated.get("app") or {}
-        by = {"type": "user" if initiated.get("user") else "app",
-              "id": actor.get("id") or actor.get("servicePrincipalId") or actor.get("appId"),
-              "displayName": actor.get("displayName"),
-              "userPrincipalName": actor.get("userPrincipalName")}
-        when = event.get("activityDateTime")
-        if not isinstance(when, str):
-            continue  # an event without a time cannot be placed after the snapshot
-        record = {"when": when, "activity": str(event.get("activityDisplayName") or ""),
-                  "operationType": str(event.get("operationType") or ""), "by": by,
-                  "auditId": str(event.get("id") or ""),
-                  "result": str(event.get("result") or "")}
-        for target in event.get("targetResources") or []:
-            if isinstance(target, dict) and target.get("id"):
-                index[target["id"]].append(record)
-    for events in index.values():
-        events.sort(key=lambda e: str(e["when"]))
-    return index
-
-
 async def _kind_entries(
     store: SnapshotStore, request: DiffRequest, kind: Kind, manifest: Json,
     other: Json | None, session: GraphSession | None, live_path: dict[str, str],
     wanted: set[str] | None, spill_limit: int, workdir: Path | None, touched: set[str],
-    progress: Progress | None = None,
+    progress: Progress | None = None, delta_trusted: bool = True,
 ) -> AsyncIterator[Json]:
+    """One kind's report entries. The live side comes from the snapshot's delta link unless
+    it expired, the request says no, or a native recovery job wrote behind delta's back."""
     before = snapshot_records(store, request.tenant_id, request.snapshot_id, kind, wanted)
     if other is not None:
         live_path[kind.name] = "snapshot"
@@ -259,7 +240,7 @@ async def _kind_entries(
         return
     assert session is not None
     delta_link = manifest["kinds"][kind.name].get("deltaLink")
-    if kind.delta and delta_link and request.use_delta:
+    if kind.delta and delta_link and request.use_delta and delta_trusted:
         try:
             changes = await read_delta(session, kind, delta_link)
         except DeltaExpiredError:
