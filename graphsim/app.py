@@ -40,7 +40,7 @@ from graphsim.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
-from graphsim.model import deletion, writes
+from graphsim.model import deletion, recovery, writes
 from graphsim.model.audit import Caller
 from graphsim.model.tenant import Tenant
 from graphsim.odata import parse_query
@@ -390,7 +390,7 @@ def _prepare(sim: Simulator, method: str, version: str, path: str, headers: dict
 
 
 async def control(sim: Simulator, request: Request) -> Response:
-    """The `/_sim/` test surface: reset, state, stats, config, clock."""
+    """The `/_sim/` test surface: reset, state, stats, config, clock, sync, native-recovery."""
     op = request.path_params["op"]
     raw = await request.body()
     try:
@@ -414,6 +414,11 @@ async def control(sim: Simulator, request: Request) -> Response:
         return _json({k: v for k, v in asdict(sim.config).items() if k != "extra"})
     if op == "sync" and request.method == "POST":
         return _sync(sim, body)
+    if op == "native-recovery" and request.method == "POST":
+        try:  # Microsoft's recovery service: writes without delta records (model/recovery.py)
+            return _json(recovery.native_recovery(sim.tenant, body))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
     if op == "clock":
         if request.method == "POST":
             seconds = body.get("advanceSeconds", 0)
