@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from entra_backup.kinds import Kind
+from entra_backup.kinds import Kind, Link
 from entra_backup.types import Json
 
 CREDENTIAL_PROPERTIES = frozenset({"passwordCredentials", "keyCredentials"})
@@ -55,15 +55,30 @@ def _key(value: Any) -> str:
     return value if isinstance(value, str) else str(value.get("id"))
 
 
+def _link_key(link: Link, value: Any) -> str:
+    """A link item's identity: its id, or for links keyed by content (an app role assignment
+    is who holds which role, whatever id Graph gave it) the named fields."""
+    if link.key == "id" or isinstance(value, str):
+        return _key(value)
+    return "|".join(str(value.get(name)) for name in link.key.split(","))
+
+
+def _content(link: Link, value: Any) -> Any:
+    if link.key == "id" or not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if k != "id"}
+
+
 def link_changes(kind: Kind, before: Json, after: Json) -> list[Json]:
     """Added and removed targets per link; object-shaped links compare by their key."""
     out = []
     for link in kind.links:
-        old = {_key(v): v for v in before.get(link.name) or []}
-        new = {_key(v): v for v in after.get(link.name) or []}
+        old = {_link_key(link, v): v for v in before.get(link.name) or []}
+        new = {_link_key(link, v): v for v in after.get(link.name) or []}
         added = [new[k] for k in sorted(new.keys() - old.keys())]
         removed = [old[k] for k in sorted(old.keys() - new.keys())]
-        changed = [k for k in sorted(new.keys() & old.keys()) if not same(old[k], new[k])]
+        changed = [k for k in sorted(new.keys() & old.keys())
+                   if not same(_content(link, old[k]), _content(link, new[k]))]
         added += [new[k] for k in changed]
         removed += [old[k] for k in changed]
         if added or removed:

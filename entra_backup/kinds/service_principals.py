@@ -24,11 +24,13 @@ APP_ROLE_ASSIGNED_TO = Link(
     "appRoleAssignedTo", targets=("users", "groups", "servicePrincipals"), read="per_object",
     path="servicePrincipals/{id}/appRoleAssignedTo?$top=999", ref="appRoleAssignedTo",
     fields=("id", "appRoleId", "principalId", "principalType"),
+    key="principalId,appRoleId",  # a re-made assignment gets a new id but is the same grant
 )
 GRANTS = Link(
     "oauth2PermissionGrants", targets=("servicePrincipals", "users"), read="tenant_list",
     path="oauth2PermissionGrants?$top=999", ref="oauth2PermissionGrants", group_by="clientId",
     fields=("id", "clientId", "consentType", "principalId", "resourceId", "scope"),
+    key="clientId,consentType,principalId,resourceId",  # one grant per client, user, API
 )
 
 SERVICE_PRINCIPALS = Kind(

@@ -228,12 +228,25 @@ class _Runner:
             try:
                 await self.session.add_link(self.path, link.name, target)
                 wrote = True
+            except NotFoundError as exc:
+                await self._gone(target, exc)
             except GraphResponseError as exc:
                 if exc.status != 400 or "already exist" not in str(exc):
                     raise
         if not wrote:
             raise _Done()
         return True
+
+    async def _gone(self, target: str, error: NotFoundError) -> None:
+        """A link target that no longer exists (hard-deleted since) is noted, not failed;
+        anything else that answered 404 is the object itself: raise."""
+        try:
+            await self.session.get_json(f"directoryObjects/{quote(target, safe='')}",
+                                        params={"$select": "id"})
+        except NotFoundError:
+            self.notes.append(f"{target} no longer exists: its link is not restored")
+            return
+        raise error
 
     async def _setRef(self, op: Json) -> bool:
         target = str(op["target"])
@@ -271,7 +284,14 @@ class _Runner:
                     await self.session.update_object(f"oauth2PermissionGrants/{grant['id']}",
                                                      {"scope": body["scope"]})
                     return True
-        await self.session.create_object(path, body)
+        try:
+            await self.session.create_object(path, body)
+        except NotFoundError as exc:
+            principal = body.get("principalId") or body.get("clientId")
+            if not isinstance(principal, str):
+                raise
+            await self._gone(principal, exc)
+            raise _Done() from None
         return True
 
     async def _assignments(self) -> list[Json]:
