@@ -16,6 +16,9 @@ USER_DEFAULT = frozenset({
     "officeLocation", "preferredLanguage", "surname", "userPrincipalName",
 })
 ZERO_ROLE = "00000000-0000-0000-0000-000000000000"
+# A verified domain of the `sim` fixture's tenant (synthetic, random seed 7): Graph refuses a
+# userPrincipalName outside organization.verifiedDomains (test_http_writes_users checks it).
+DOMAIN = "contoso7.onmicrosoft.com"
 
 
 def assert_graph_error(response: httpx.Response, status: int, code: str | None = None) -> Json:
@@ -86,7 +89,7 @@ def user_body(nick: str, **extra: Any) -> Json:
     """A valid POST /users body."""
     return {
         "accountEnabled": True, "displayName": f"New {nick}", "mailNickname": nick,
-        "userPrincipalName": f"{nick}@contoso.test",
+        "userPrincipalName": f"{nick}@{DOMAIN}",
         "passwordProfile": {"password": "Xy!" + uuid.uuid4().hex,
                             "forceChangePasswordNextSignIn": True},
         **extra,
