@@ -35,7 +35,7 @@ def test_user_principal_name_must_be_in_a_verified_domain(sim: Sim) -> None:
     """user-update, userPrincipalName: "domain must be present in the tenant's collection of
     verified domains" (https://learn.microsoft.com/graph/api/user-update)."""
     org = sim.client.get("organization").json()["value"][0]
-    other_verified = [d["name"] for d in org["verifiedDomains"] if d["name"] != DOMAIN][0]
+    other_verified = next(d["name"] for d in org["verifiedDomains"] if d["name"] != DOMAIN)
     before = sim.stats()["objects"]["users"]
     error = assert_graph_error(sim.client.post("users", json={
         **user_body("outsider"), "userPrincipalName": "outsider@fabrikam.example"}), 400,
