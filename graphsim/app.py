@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from graphsim import seed, synthetic
+from graphsim import latency, seed, synthetic
 from graphsim.clock import SimClock, iso
 from graphsim.context import Ctx
 from graphsim.delta_handler import DeltaPolicy
@@ -63,6 +63,7 @@ class SimConfig:
     throttle: str = "off"
     time_scale: float = 1.0
     latency_ms: float = 0.0
+    latency_model: str = "off"  # "graph": per-request costs shaped like Graph's (latency.py)
     fail_rate: float = 0.0
     drop_rate: float = 0.0
     spurious_429_rate: float = 0.0
@@ -121,6 +122,9 @@ class Simulator:
         )
         self.tenant.agent_cascade_delay = timedelta(seconds=self.config.agent_cascade_seconds)
         self.tenant.replication_delay = timedelta(milliseconds=self.config.replication_delay_ms)
+        self.latency = latency.LatencyModel(flat_ms=self.config.latency_ms,
+                                            model=self.config.latency_model,
+                                            random_seed=self.config.random_seed)
         self.throttle = Throttle(
             mode=self.config.throttle, time_scale=self.config.time_scale,
             tenant_users=len(self.tenant.stores["users"]), tenant_id=self.tenant.tenant_id,
@@ -288,14 +292,16 @@ def create_app(sim: Simulator) -> Starlette:
         path = request.path_params["path"]
         headers = {k.lower(): v for k, v in request.headers.items()}
         base = f"{request.url.scheme}://{request.url.netloc}"
-        if sim.config.latency_ms:
-            await asyncio.sleep(sim.config.latency_ms / 1000.0)
         raw = await request.body()
         result = _prepare(sim, request.method, version, path, headers, raw, base,
                           list(request.query_params.multi_items()))
         if result == "drop":
             return DroppedResponse()
         assert isinstance(result, Result)
+        wait = sim.latency.delay(request.method, result.status, result.body,
+                                 latency.batch_methods(raw) if path == "$batch" else None)
+        if wait:  # awaited, so concurrent requests overlap as they do against Graph
+            await asyncio.sleep(wait)
         body, out_headers = sim.render_body(result, headers)
         out_headers["Date"] = formatdate(usegmt=True)
         out_headers["x-ms-ags-diagnostic"] = _DIAGNOSTIC
@@ -473,12 +479,14 @@ def _reset(sim: Simulator, body: dict[str, Any]) -> Response:
                   "objects": {k: len(v) for k, v in sim.tenant.stores.items()}})
 
 
-_CONFIG_TYPES = {"throttle": str, "time_scale": float, "latency_ms": float, "fail_rate": float,
+_CONFIG_TYPES = {"throttle": str, "latency_model": str, "time_scale": float,
+                 "latency_ms": float, "fail_rate": float,
                  "drop_rate": float, "spurious_429_rate": float, "ca_rate_per_second": float,
                  "delta_token_ttl_seconds": float, "delta_reset_rate": float,
                  "delta_replay": int, "agent_cascade_seconds": float,
                  "replication_delay_ms": float}
 _CONFIG_ALIASES = {"timeScale": "time_scale", "latencyMs": "latency_ms",
+                   "latencyModel": "latency_model",
                    "failRate": "fail_rate", "dropRate": "drop_rate",
                    "spurious429Rate": "spurious_429_rate", "caRatePerSecond": "ca_rate_per_second",
                    "deltaTokenTtlSeconds": "delta_token_ttl_seconds",

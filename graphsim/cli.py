@@ -34,7 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--throttle", choices=("off", "graph"), default="off")
     serve.add_argument("--time-scale", type=float, default=1.0,
                        help="shrink throttling windows and Retry-After by this factor")
-    serve.add_argument("--latency-ms", type=float, default=0.0)
+    serve.add_argument("--latency-ms", type=float, default=0.0,
+                       help="flat delay added to every request")
+    serve.add_argument("--latency-model", choices=("off", "graph"), default="off",
+                       help="graph: reads ~60 ms + 0.05 ms per object, writes 150-250 ms "
+                            "(estimates; see docs/graphsim.md)")
     serve.add_argument("--fail-rate", type=float, default=0.0,
                        help="share of requests answered 503/504")
     serve.add_argument("--drop-rate", type=float, default=0.0,
@@ -80,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     config = SimConfig(
         throttle=args.throttle, time_scale=args.time_scale, latency_ms=args.latency_ms,
+        latency_model=args.latency_model,
         fail_rate=args.fail_rate, drop_rate=args.drop_rate,
         spurious_429_rate=args.spurious_429_rate, random_seed=args.random_seed,
         delta_reset_rate=args.delta_reset_rate, delta_replay=args.delta_replay,

@@ -166,7 +166,8 @@ def get_object(tenant: Tenant, ctx: Ctx, collection: str, object_id: str,
     if cast and obj.get("@odata.type") != f"#{cast}":
         raise resource_not_found(object_id)
     tenant.check_select(rule, cast, ctx.query.select)
-    body = with_expand(tenant, ctx, collection, obj, tenant.view(rule, obj, ctx.query.select))
+    body = with_expand(tenant, ctx, collection, obj,
+                       tenant.view(rule, obj, ctx.query.select, single=True))
     body = {"@odata.context": context_url(ctx.base, ctx.version, f"{collection}/$entity"), **body}
     return Result(200, body)
 

@@ -142,7 +142,8 @@ RULES: dict[str, Rule] = {
         Rule(
             name="conditionalAccessPolicies", base_type="conditionalAccessPolicy",
             orderable=frozenset({"displayName"}),
-            read_only=_POLICY_READ_ONLY, required_on_create=("displayName", "state"),
+            read_only=_POLICY_READ_ONLY,
+            required_on_create=("displayName", "state", "conditions"),
             directory=False, audit_type="Policy",
             filterable=frozenset({"id", "displayName", "state"}),
         ),

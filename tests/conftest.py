@@ -67,7 +67,8 @@ def sim(graphsim_server: Server, request: pytest.FixtureRequest) -> Iterator[Sim
     handle.configure(throttle="off", time_scale=1.0, latency_ms=0, fail_rate=0, drop_rate=0,
                      spurious_429_rate=0, ca_rate_per_second=1.0,
                      delta_token_ttl_seconds=7 * 24 * 3600, delta_reset_rate=0,
-                     delta_replay=0, agent_cascade_seconds=60, replication_delay_ms=0)
+                     delta_replay=0, agent_cascade_seconds=60, replication_delay_ms=0,
+                     latency_model="off")
     handle.reset(synthetic=size, random_seed=seed)
     yield handle
     handle.client.close()

@@ -12,12 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from graphsim.errors import BadRequest, resource_not_found
+from graphsim.model import kind_rules
 from graphsim.model.audit import Caller
 from graphsim.model.tenant import Deleted, Json, Tenant
 from graphsim.model.writes import ON_PREM_MASTERED, _category, _noun
 from graphsim.rules import RULES
 
 CA_BIN = ("conditionalAccessPolicies", "namedLocations")
+# Entra's audit names for deletes that are not "Delete ..." (directoryAudits activity list).
+_DELETE_VERB = {"oauth2PermissionGrants": "Remove"}
 
 
 def goes_to_bin(collection: str, obj: Json) -> bool:
@@ -39,6 +42,8 @@ def delete_object(tenant: Tenant, caller: Caller, collection: str, object_id: st
         raise BadRequest(ON_PREM_MASTERED)
     if collection == "namedLocations" and obj.get("isTrusted"):
         raise BadRequest("A trusted named location cannot be deleted; mark it untrusted first.")
+    if collection == "namedLocations":
+        kind_rules.check_location_unused(tenant, object_id)
     _remove(tenant, caller, collection, obj, cascade=True)
 
 
@@ -63,7 +68,8 @@ def _remove(tenant: Tenant, caller: Caller, collection: str, obj: Json, *, casca
         tenant.forget(collection, obj["id"])
     tenant.stats["softDeletes" if soft else "hardDeletes"] += 1
     tenant.audit.record(
-        caller, f"Delete {_noun(collection)}", category=_category(collection),
+        caller, f"{_DELETE_VERB.get(collection, 'Delete')} {_noun(collection)}",
+        category=_category(collection),
         operation="Delete", target_id=obj["id"], target_type=rule.audit_type,
         display_name=obj.get("displayName"), upn=obj.get("userPrincipalName"),
     )
@@ -167,7 +173,11 @@ def restore(
                 details=[{"code": "ObjectConflict", "target": "userPrincipalName",
                           "message": "The userPrincipalName is in use by another object."}],
             )
+        if new_upn:
+            kind_rules.check_upn_domain(tenant, new_upn)
         obj["userPrincipalName"] = upn
+    if entry.collection == "applications":  # a restored app re-occupies its identifierUris
+        kind_rules.check_identifier_uris(tenant, obj.get("identifierUris"), object_id)
     if entry.collection == "servicePrincipals" and obj.get("appId") in tenant.sp_by_app:
         raise BadRequest("Another service principal with the same appId already exists.")
     if entry.collection == "namedLocations" and "isTrusted" in obj:

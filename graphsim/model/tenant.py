@@ -136,8 +136,14 @@ class Tenant:
 
     # ----- projection ----------------------------------------------------------------------
 
-    def view(self, rule: Rule, obj: Json, select: list[str] | None) -> Json:
-        """Project an object the way Graph does for this request's `$select`."""
+    def view(self, rule: Rule, obj: Json, select: list[str] | None, *,
+             single: bool = False) -> Json:
+        """Project an object the way Graph does for this request's `$select`.
+
+        keyCredential.key is "returned only on $select for a single object ... otherwise,
+        it's always null" (https://learn.microsoft.com/graph/api/resources/keycredential):
+        a list never carries it, `single` says this is a GET of one object.
+        """
         type_name = self.type_of(rule, obj)
         out: Json = {}
         if "@odata.type" in obj:
@@ -159,7 +165,7 @@ class Tenant:
                 if name not in hidden:
                     out[name] = value
         keys = out.get("keyCredentials")
-        if keys and not (select and "keyCredentials" in select):
+        if keys and not (single and select and "keyCredentials" in select):
             out["keyCredentials"] = [{k: v for k, v in key.items() if k != "key"} for key in keys]
         return out
 

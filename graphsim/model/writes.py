@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from graphsim.errors import BadRequest, Conflict, resource_not_found
+from graphsim.model import kind_rules
 from graphsim.model.audit import Caller
 from graphsim.model.tenant import Json, Tenant
 from graphsim.model.validate import check_body, type_properties
@@ -207,6 +208,7 @@ def create_object(
     if collection == "groups":
         _check_group_shape(values)
     _check_unique(tenant, collection, values, None)
+    kind_rules.check_write(tenant, collection, body, values, binds, None)
     _prepare_new(tenant, collection, type_name, values, binds)
     if type_name != rule.base_type:
         values = {"@odata.type": f"#microsoft.graph.{type_name}", **values}
@@ -268,6 +270,7 @@ def update_object(
     if collection == "users" and "identityParentId" in values:
         raise BadRequest("Property 'identityParentId' cannot be changed.")
     _check_unique(tenant, collection, values, object_id)
+    kind_rules.check_write(tenant, collection, body, values, binds, obj)
     for nav, targets in binds.items():
         for target in targets:
             if tenant.links.has(nav, object_id, target):
@@ -326,6 +329,8 @@ def add_link(
         raise BadRequest(ON_PREM_MASTERED)
     if nav == "members" and "DynamicMembership" in (obj.get("groupTypes") or []):
         raise BadRequest("Members of a dynamic membership group cannot be changed.")
+    if nav == "members":
+        kind_rules.check_member(obj, located[0], located[1])
     if nav == "manager":
         if target == object_id:
             raise BadRequest("A user cannot be their own manager.")
@@ -359,6 +364,8 @@ def remove_link(
         target = current[0]
     if target is None or not tenant.links.has(nav, object_id, target):
         raise resource_not_found(target or object_id)
+    if nav == "owners" and collection == "groups":
+        kind_rules.check_owner_removal(tenant, object_id, target)
     tenant.links.remove(nav, object_id, target)
     _link_recorded(tenant, caller, collection, obj, nav, target, added=False)
 

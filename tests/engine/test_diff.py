@@ -168,7 +168,15 @@ async def test_hard_deletes_secrets_and_named_location_bin(sim: Sim, store: Fold
     secret = sim.client.post(f"/applications/{app['id']}/addPassword",
                              json={"passwordCredential": {"displayName": "backdoor"}})
     assert secret.status_code == 200
-    location = first(sim, "namedLocations", lambda n: not n.get("isTrusted"))
+    # Graph refuses to delete a trusted location or one a policy still names: pick an unused
+    # one and untrust it first.
+    policies = sim.state()["objects"]["conditionalAccessPolicies"]
+    named = {i for p in policies for key in ("includeLocations", "excludeLocations")
+             for i in ((p.get("conditions") or {}).get("locations") or {}).get(key) or []}
+    location = first(sim, "namedLocations", lambda n: n["id"] not in named)
+    if location.get("isTrusted"):
+        sim.client.patch(f"/identity/conditionalAccess/namedLocations/{location['id']}", json={
+            "@odata.type": location["@odata.type"], "isTrusted": False}).raise_for_status()
     assert sim.client.delete(
         f"/identity/conditionalAccess/namedLocations/{location['id']}").status_code == 204
     _, entries = await diff(sim, store, tenant, snapshot)

@@ -16,6 +16,9 @@ USER_DEFAULT = frozenset({
     "officeLocation", "preferredLanguage", "surname", "userPrincipalName",
 })
 ZERO_ROLE = "00000000-0000-0000-0000-000000000000"
+# A verified domain of the `sim` fixture's tenant (synthetic, random seed 7): Graph refuses a
+# userPrincipalName outside organization.verifiedDomains (test_http_writes_users checks it).
+DOMAIN = "contoso7.onmicrosoft.com"
 
 
 def assert_graph_error(response: httpx.Response, status: int, code: str | None = None) -> Json:
@@ -86,7 +89,7 @@ def user_body(nick: str, **extra: Any) -> Json:
     """A valid POST /users body."""
     return {
         "accountEnabled": True, "displayName": f"New {nick}", "mailNickname": nick,
-        "userPrincipalName": f"{nick}@contoso.test",
+        "userPrincipalName": f"{nick}@{DOMAIN}",
         "passwordProfile": {"password": "Xy!" + uuid.uuid4().hex,
                             "forceChangePasswordNextSignIn": True},
         **extra,
@@ -113,3 +116,25 @@ def first(client: httpx.Client, url: str) -> Json:
     value = response.json()["value"]
     assert value, f"no objects for {url}"
     return dict(value[0])
+
+
+def create(client: httpx.Client, path: str, body: Json) -> Json:
+    """POST a create that must succeed (201); return the created object."""
+    response = client.post(path, json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def audits_for(client: httpx.Client, target_id: str) -> list[Json]:
+    """Directory audit events naming an object, newest first."""
+    clause = f"targetResources/any(t:t/id eq '{target_id}')"
+    return items(client, f"auditLogs/directoryAudits?$filter={clause}")
+
+
+def cloud_users(client: httpx.Client, n: int) -> list[str]:
+    """Ids of `n` cloud-mastered plain users (writable, not agents)."""
+    listed = items(client, "users?$top=999&$select=id,onPremisesSyncEnabled")
+    cloud = [u["id"] for u in listed
+             if not u["onPremisesSyncEnabled"] and "@odata.type" not in u]
+    assert len(cloud) >= n
+    return cloud[:n]

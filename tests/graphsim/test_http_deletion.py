@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Sim
 from tests.graphsim.http_helpers import (
+    DOMAIN,
     assert_graph_error,
     first,
     group_body,
@@ -280,10 +281,10 @@ def test_restored_user_upn_conflict_is_400_unless_renamed(sim: Sim) -> None:
     assert error["details"][0]["code"] == "ObjectConflict"
     assert _binned(sim, "user") == [user["id"]]
     response = sim.client.post(f"{BIN}/{user['id']}/restore",
-                               json={"newUserPrincipalName": "phoenix2@contoso.test"})
+                               json={"newUserPrincipalName": f"phoenix2@{DOMAIN}"})
     assert response.status_code == 200
     got = sim.client.get(f"users/{user['id']}").json()
-    assert got["userPrincipalName"] == "phoenix2@contoso.test"
+    assert got["userPrincipalName"] == f"phoenix2@{DOMAIN}"
     assert_graph_error(sim.client.post(f"{BIN}/{new_id('x')}/restore",
                                        json={"bogus": True}), 400)
 
@@ -389,11 +390,26 @@ def test_trusted_named_location_cannot_be_deleted(sim: Sim) -> None:
     assert sim.client.get(f"{path}/{trusted['id']}").status_code == 200
 
 
+def _unreference(sim: Sim, location_id: str) -> None:
+    """Take a named location out of every policy (a location in use cannot be deleted)."""
+    for policy in items(sim.client, "identity/conditionalAccess/policies"):
+        locations = (policy["conditions"] or {}).get("locations") or {}
+        if location_id in (locations.get("includeLocations") or []) + (
+                locations.get("excludeLocations") or []):
+            kept = {key: [i for i in locations.get(key) or [] if i != location_id]
+                    for key in ("includeLocations", "excludeLocations")}
+            if not kept["includeLocations"]:
+                kept["includeLocations"] = ["All"]
+            sim.client.patch(f"identity/conditionalAccess/policies/{policy['id']}",
+                             json={"conditions": {"locations": kept}}).raise_for_status()
+
+
 def test_restored_named_location_comes_back_untrusted(sim: Sim) -> None:
     path = "identity/conditionalAccess/namedLocations"
     trusted = next(n for n in items(sim.client, path) if n.get("isTrusted"))
     sim.client.patch(f"{path}/{trusted['id']}", json={
         "@odata.type": trusted["@odata.type"], "isTrusted": False}).raise_for_status()
+    _unreference(sim, trusted["id"])
     _delete(sim, f"{path}/{trusted['id']}")
     binned = sim.client.get(f"{sim.beta}/{CA_BIN}/namedLocations").json()["value"]
     assert ids(binned) == [trusted["id"]]
@@ -404,6 +420,7 @@ def test_restored_named_location_comes_back_untrusted(sim: Sim) -> None:
     assert back["isTrusted"] is False and back["ipRanges"] == trusted["ipRanges"]
     country = next(n for n in items(sim.client, path)
                    if n["@odata.type"] == "#microsoft.graph.countryNamedLocation")
+    _unreference(sim, country["id"])
     _delete(sim, f"{path}/{country['id']}")
     sim.client.post(f"{sim.beta}/{CA_BIN}/namedLocations/{country['id']}/restore"
                     ).raise_for_status()

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Sim
 from tests.graphsim.http_helpers import (
+    DOMAIN,
     USER_DEFAULT,
     assert_graph_error,
     group_body,
@@ -101,7 +102,7 @@ def test_changes_come_back_with_only_changed_properties(sim: Sim) -> None:
     sim.client.patch(f"users/{c}", json={"jobTitle": None}).raise_for_status()  # no-op
     created = _create(sim, "users", {
         "accountEnabled": True, "displayName": "Newbie", "mailNickname": "newbie",
-        "userPrincipalName": "newbie@contoso.test",
+        "userPrincipalName": f"newbie@{DOMAIN}",
         "passwordProfile": {"password": "Xy!12345678", "forceChangePasswordNextSignIn": True}})
     changes, next_link = _round(sim, delta_link)
     by_id = {c["id"]: c for c in changes}

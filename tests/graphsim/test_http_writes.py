@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import Sim
 from tests.graphsim.http_helpers import (
     CALLER_NAME,
+    DOMAIN,
     ZERO_ROLE,
     assert_graph_error,
     bind,
@@ -57,7 +58,7 @@ def test_create_user_returns_201_with_server_values_and_location(sim: Sim) -> No
     response = sim.client.post("users", json=user_body("alice"))
     assert response.status_code == 201
     created = response.json()
-    assert created["userPrincipalName"] == "alice@contoso.test"
+    assert created["userPrincipalName"] == f"alice@{DOMAIN}"
     assert created["id"] and "passwordProfile" not in created
     assert response.headers["location"].endswith(f"/users/{created['id']}")
     fetched = sim.client.get(f"users/{created['id']}?$select=createdDateTime,accountEnabled")
@@ -161,7 +162,7 @@ def test_duplicate_upn_is_400_with_object_conflict_detail(sim: Sim) -> None:
     assert assert_graph_error(clash, 400)["details"][0]["code"] == "ObjectConflict"
     # renaming frees the old value
     sim.client.patch(f"users/{other['id']}",
-                     json={"userPrincipalName": "renamed@contoso.test"}).raise_for_status()
+                     json={"userPrincipalName": f"renamed@{DOMAIN}"}).raise_for_status()
     _create(sim, "users", user_body("other"))
 
 
@@ -474,7 +475,7 @@ def test_agent_chain_needs_blueprint_principal_and_sponsors(sim: Sim) -> None:
     assert agent["id"] in listed
     agent_user = _create(sim, "users/microsoft.graph.agentUser", {
         "displayName": "Agent user", "accountEnabled": True, "identityParentId": agent["id"],
-        "userPrincipalName": "agent-user@contoso.test", "mailNickname": "agentuser"})
+        "userPrincipalName": f"agent-user@{DOMAIN}", "mailNickname": "agentuser"})
     assert agent_user["@odata.type"] == "#microsoft.graph.agentUser"
     assert_graph_error(sim.client.patch(f"users/{agent_user['id']}",
                                         json={"identityParentId": principal["id"]}), 400)

@@ -16,7 +16,7 @@ from graphsim.model.links import LinkStore
 from graphsim.model.store import ObjectStore
 from graphsim.model.tenant import Tenant
 from graphsim.rules import RULES
-from tests.graphsim.http_helpers import new_id, seed_group, seed_user, user_body
+from tests.graphsim.http_helpers import DOMAIN, new_id, seed_group, seed_user, user_body
 
 Json = dict[str, Any]
 CALLER = Caller("app:model-tests")
@@ -161,7 +161,7 @@ def test_create_validates_before_changing_anything(tenant: Tenant) -> None:
     assert tenant.audit.events == [] and tenant.changes.head == 0
     created = writes.create_object(tenant, CALLER, "users", user_body("x"))
     assert tenant.find("users", created["id"]) is created
-    assert tenant.upn_index["x@contoso.test"] == created["id"]
+    assert tenant.upn_index[f"x@{DOMAIN}"] == created["id"]
     assert tenant.changes.head == 1 and tenant.audit.events[0]["activityDisplayName"] == (
         "Add user")
 
