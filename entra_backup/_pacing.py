@@ -48,7 +48,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -156,6 +156,7 @@ class Pacer:
         max_interval: float,
         stats: GraphStats | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not 0 < min_interval <= max_interval:
             raise ValueError("need 0 < min_interval <= max_interval")
@@ -163,6 +164,7 @@ class Pacer:
         self.max_interval = max_interval
         self._stats = stats if stats is not None else GraphStats()
         self._clock = clock
+        self._sleep = sleep  # with `clock`, lets tests run the pacer on simulated time
         self._lanes: dict[str, _Lane] = {}
 
     def _lane(self, service: str) -> _Lane:
@@ -197,7 +199,7 @@ class Pacer:
                         lane.tokens -= entries * lane.ru_per_entry
                 return lane.epoch
             self._stats.paced_seconds += start - now
-            await asyncio.sleep(start - now)
+            await self._sleep(start - now)
 
     def charged(self, service: str, units: float, *, entries: int = 0, accepted: int = 0,
                 refused: float = 0.0) -> None:

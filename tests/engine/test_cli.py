@@ -64,9 +64,13 @@ def test_tampered_file_and_removed_snapshot_are_caught(cli_env: dict[str, str]) 
         path.chmod(0o644)
         path.unlink()
     old.rmdir()
-    broken = run("verify", ids[1]["snapshotId"], env=cli_env)
+    broken = run("verify", ids[1]["snapshotId"], "--json", env=cli_env)
     assert broken.returncode == 1
-    assert ids[0]["snapshotId"] in broken.stderr or "groups.ndjson.gz" in broken.stderr
+    problems = json.loads(broken.stdout)["problems"]
+    # both faults are named: the tampered file and, through the chain, the missing predecessor
+    assert f"{ids[1]['snapshotId']}/groups.ndjson.gz: SHA-256 differs from manifest" in problems
+    assert any(p.startswith(f"{ids[0]['snapshotId']}: missing (snapshot {ids[1]['snapshotId']} "
+                            "follows it") for p in problems), problems
     chain = run("verify", ids[2]["snapshotId"], "--json", env=cli_env)
     assert chain.returncode == 0, chain.stdout
 

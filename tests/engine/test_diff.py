@@ -9,6 +9,7 @@ import pytest
 
 from entra_backup.diff import DiffRequest, run_diff
 from entra_backup.errors import SnapshotIntegrityError, SnapshotNotFoundError
+from entra_backup.report_schema import validate_entry, validate_header
 from entra_backup.reports import iter_entries, list_reports
 from entra_backup.snapshot import capture
 from entra_backup.store import FolderStore
@@ -35,13 +36,9 @@ async def diff(sim: Sim, store: FolderStore, tenant: str, snapshot: str,
     async with session_for(sim) as session:
         result = await run_diff(store, request, session=session)
     entries = list(iter_entries(store, tenant, result.report_id))
-    try:
-        from entra_backup.report_schema import validate_entry
-    except ImportError:  # pragma: no cover - the schema lands with the exporters
-        validate_entry = None
+    validate_header(result.header)
     for entry in entries:
-        if validate_entry is not None:
-            validate_entry(entry)
+        validate_entry(entry)
     assert result.header["summary"]["total"] == len(entries)
     return result.header, {(e["kind"], e["id"]): e for e in entries}
 

@@ -1,32 +1,51 @@
-"""The pacer's reaction to Graph's throttling signals (real clock, short waits)."""
+"""The pacer's reaction to Graph's throttling signals, on simulated time (no real waits)."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from entra_backup._pacing import _RATE_BACKOFF, DIRECTORY, GraphStats, Pacer, is_budget_429
 
 
-def _pacer() -> tuple[Pacer, GraphStats]:
-    stats = GraphStats()
-    return Pacer(min_interval=0.2, max_interval=5.0, stats=stats), stats
+class _Clock:
+    """Simulated monotonic time; `sleep` moves it on instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)  # still a suspension point, as a real sleep is
+
+
+def _pacer() -> tuple[Pacer, GraphStats, _Clock]:
+    stats, clock = GraphStats(), _Clock()
+    pacer = Pacer(min_interval=0.2, max_interval=5.0, stats=stats, clock=clock,
+                  sleep=clock.sleep)
+    return pacer, stats, clock
 
 
 async def test_retry_after_holds_the_gate_then_full_speed_again() -> None:
-    pacer, stats = _pacer()
+    pacer, stats, clock = _pacer()
     epoch = await pacer.admit(DIRECTORY)
     pacer.throttled(DIRECTORY, 0.15, epoch)
     assert pacer.interval(DIRECTORY) == 0  # Graph said when; no crawl afterwards
     await pacer.admit(DIRECTORY)
-    waited = stats.paced_seconds
-    assert 0.1 < waited < 0.3
+    assert stats.paced_seconds == pytest.approx(0.15)
+    assert clock.now == pytest.approx(100.15)
     for _ in range(50):  # the gate is open: nobody waits any more
         await pacer.admit(DIRECTORY)
-    assert stats.paced_seconds == waited
+    assert stats.paced_seconds == pytest.approx(0.15)
+    assert clock.now == pytest.approx(100.15)
 
 
 async def test_without_retry_after_the_interval_doubles_once_per_epoch() -> None:
-    pacer, _ = _pacer()
+    pacer, _, _ = _pacer()
     epoch = await pacer.admit("conditionalAccess")
     for _ in range(5):  # five requests refused together: one signal
         pacer.throttled("conditionalAccess", None, epoch)
@@ -37,7 +56,7 @@ async def test_without_retry_after_the_interval_doubles_once_per_epoch() -> None
 
 
 async def test_a_warning_within_the_limit_does_not_slow_a_refusal_share_does() -> None:
-    pacer, _ = _pacer()
+    pacer, _, _ = _pacer()
     epoch = await pacer.admit(DIRECTORY)
     pacer.answered(DIRECTORY, 0.9, epoch)
     pacer.answered(DIRECTORY, 1.0, epoch)
@@ -47,14 +66,6 @@ async def test_a_warning_within_the_limit_does_not_slow_a_refusal_share_does() -
     for _ in range(30):
         pacer.answered(DIRECTORY, None, epoch)
     assert pacer.interval(DIRECTORY) == 0
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_refill_rate_is_learned_between_two_waves() -> None:
@@ -76,22 +87,23 @@ def test_the_refill_rate_is_learned_between_two_waves() -> None:
 
 
 async def test_bulk_waits_for_the_learned_budget_cursors_do_not() -> None:
-    pacer, stats = _pacer()
+    pacer, stats, clock = _pacer()
     pacer.throttled(DIRECTORY, 0.01, None)
     await pacer.admit(DIRECTORY)  # through the first gate
     pacer.charged(DIRECTORY, 20)
-    await asyncio.sleep(0.1)
-    pacer.throttled(DIRECTORY, 0.01, None)  # ~200 RU/s x 0.95
+    clock.now += 0.1
+    pacer.throttled(DIRECTORY, 0.01, None)  # 20 RU in 0.11 s: ~176 RU/s after the backoff
     rate = pacer.budget_rate(DIRECTORY)
-    assert rate is not None and 100 < rate < 200
+    assert rate == pytest.approx(_RATE_BACKOFF * 20 / 0.11)
     await pacer.admit(DIRECTORY)  # the gate again
     before = stats.paced_seconds
     for _ in range(10):  # cursors: never held by the client-side bucket
         await pacer.admit(DIRECTORY)
     assert stats.paced_seconds == before
-    for _ in range(3):  # 3 batches of 10 entries at 1 RU: ~30 RU at ~190 RU/s
+    for _ in range(3):  # 3 batches of 10 entries at 1 RU against a bucket refilled 0.01 s
         await pacer.admit(DIRECTORY, entries=10)
-    assert 0.04 < stats.paced_seconds - before < 0.4  # at least one 10-entry wait
+    # the first goes at once; the other two wait for the 20 RU less what had refilled
+    assert stats.paced_seconds - before == pytest.approx(20 / rate - 0.01, rel=1e-2)
 
 
 def test_429s_under_load_are_not_budget_waves() -> None:
@@ -106,14 +118,16 @@ def test_429s_under_load_are_not_budget_waves() -> None:
 
 
 async def test_between_the_first_wave_and_a_learned_rate_little_bulk_is_in_flight() -> None:
-    pacer, _ = _pacer()
+    pacer, _, clock = _pacer()
     pacer.throttled(DIRECTORY, 0.001, None)  # the first wave: no rate known yet
-    await asyncio.sleep(0.005)
+    clock.now += 0.005
     await pacer.admit(DIRECTORY, entries=20)
     await pacer.admit(DIRECTORY, entries=20)
     third = asyncio.create_task(pacer.admit(DIRECTORY, entries=20))
-    await asyncio.sleep(0.05)
+    for _ in range(50):  # let it try for a while (0.5 s of simulated time)
+        await asyncio.sleep(0)
     assert not third.done()  # what is in flight when the bucket runs dry is refused
+    assert clock.now > 100.1
     await pacer.admit(DIRECTORY)  # a cursor page is never held by this
     pacer.charged(DIRECTORY, 20, entries=20, accepted=20)
     await asyncio.wait_for(third, timeout=1)
