@@ -27,7 +27,7 @@ from graphsim.context import Ctx
 from graphsim.errors import BadRequest, MethodNotAllowed, resource_not_found
 from graphsim.model.tenant import Tenant
 from graphsim.render import Result
-from graphsim.rules import RULES
+from graphsim.rules import LINK_NAVS, RULES, SINGLE_VALUED_NAVS
 
 COLLECTION_PATHS: dict[str, str] = {
     "users": "users",
@@ -38,9 +38,7 @@ COLLECTION_PATHS: dict[str, str] = {
     "identity/conditionalAccess/policies": "conditionalAccessPolicies",
     "identity/conditionalAccess/namedLocations": "namedLocations",
 }
-LINK_NAVS = frozenset({"members", "owners", "manager", "sponsors", "memberOf", "directReports"})
 MULTI_REF_NAVS = frozenset({"members", "owners", "sponsors"})  # POST $ref, DELETE {id}/$ref
-SINGLE_REF_NAVS = frozenset({"manager"})  # PUT and DELETE $ref
 ASSIGNMENT_NAVS = frozenset({"appRoleAssignedTo", "appRoleAssignments"})
 CA_BINS = {"policies": "conditionalAccessPolicies", "namedLocations": "namedLocations"}
 # directory/deletedItems/{cast}: every directory type's cast -> (collection, type name)
@@ -101,7 +99,7 @@ _EXPAND: dict[str, Callable[[dict[str, str]], dict[str, str]]] = {
     "cast": lambda p: {c: c for c in RULES[p["collection"]].casts},
     "link": lambda p: {n: n for n in _links(p["collection"])},
     "multi_ref": lambda p: {n: n for n in _links(p["collection"]) & MULTI_REF_NAVS},
-    "single_ref": lambda p: {n: n for n in _links(p["collection"]) & SINGLE_REF_NAVS},
+    "single_ref": lambda p: {n: n for n in _links(p["collection"]) & SINGLE_VALUED_NAVS},
     "assignments": lambda p: {n: n for n in ASSIGNMENT_NAVS & RULES[p["collection"]].navigations},
     "deleted": lambda p: {c: c for c in DELETED_CASTS},
     "ca_bin": lambda p: dict(CA_BINS),
