@@ -1,10 +1,12 @@
 """Difference reports: a snapshot against the live tenant or against another snapshot.
 
 Per kind, the live side comes from the snapshot's delta link when Graph still honours it
-(cost proportional to the changes), otherwise from a full read merged by id in streaming
-fashion. Deleted objects are looked up in the recycle bins (directory and the beta CA bin) to
-tell soft from hard; audit events since the snapshot say who changed what. The report is
-stored write-once beside the snapshots and exported from there.
+(cost proportional to the changes), otherwise - or when the audit log shows Microsoft's own
+recovery service wrote since, which leaves no delta record (audit.py) - from a full read
+merged by id in streaming fashion. Deleted objects are looked up in the recycle bins
+(directory and the beta CA bin) to tell soft from hard; audit events since the snapshot say
+who changed what. The report is stored write-once beside the snapshots and exported from
+there.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from typing import IO, Any
 
 import orjson
 
+from entra_backup.audit import read_audit
 from entra_backup.compare import compare, mark_deleted, recoverability
 from entra_backup.errors import DeltaExpiredError, SnapshotIntegrityError, SnapshotNotFoundError
 from entra_backup.graph import BatchRequest, GraphSession
 from entra_backup.graph_batch import gather_or_cancel
-from entra_backup.kinds import ALL_KINDS, Kind, get_kind
+from entra_backup.kinds import ALL_KINDS, Kind, Link, get_kind
 from entra_backup.live import Change, apply_change, belongs, read_delta, snapshot_records
 from entra_backup.records import DEFAULT_SPILL_LIMIT, normalized
 from entra_backup.reports import save_report
@@ -109,7 +112,11 @@ async def run_diff(
             if source is not None and kind.name not in source["kinds"]:
                 raise SnapshotNotFoundError(
                     f"snapshot {source['snapshotId']} did not capture {kind.name}")
-    audit = await _audit_index(session, manifest["takenAt"]) if other is None else {}
+    trail = await read_audit(session if other is None else None, manifest["takenAt"], kinds)
+    audit = trail.by_target
+    for name in sorted(trail.native_recovery & {k.name for k in kinds}):
+        log.info("%s: Microsoft's recovery service wrote since the snapshot, without delta "
+                 "records; reading everything", name)
     wanted = set(request.object_ids) or None
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     totals: Counter[str] = Counter()
@@ -124,7 +131,8 @@ async def run_diff(
         async with gate:
             async for entry in _kind_entries(store, request, kind, manifest, other, session,
                                              live_path, wanted, spill_limit, workdir,
-                                             touched, progress):
+                                             touched, progress,
+                                             kind.name not in trail.native_recovery):
                 if entry["deletion"] == "soft" and entry["recoverable"]:
                     restorable.add(entry["id"])
                 if request.changes and entry["change"] not in request.changes:
@@ -202,9 +210,7 @@ def _without_cascade(entry: Json, restorable: set[str]) -> Json | None:
 def _cascades(target: Any, restorable: set[str]) -> bool:
     """A removed link target that is, or is held by, an object soft-deleted in this report
     (an id, or an app role assignment / grant whose principal it is)."""
-    if isinstance(target, str):
-        return target in restorable
-    return isinstance(target, dict) and target.get("principalId") in restorable
+    return _target_id(target) in restorable
 
 
 def _verified_manifest(store: SnapshotStore, tenant_id: str, snapshot_id: str) -> Json:
@@ -217,41 +223,14 @@ def _verified_manifest(store: SnapshotStore, tenant_id: str, snapshot_id: str) -
     return manifest
 
 
-async def _audit_index(session: GraphSession | None, since: str) -> dict[str, list[Json]]:
-    """Directory audit events since the snapshot, by target object id, oldest first."""
-    if session is None:
-        return {}
-    index: dict[str, list[Json]] = defaultdict(list)
-    moment = since.split(".")[0].rstrip("Z") + "Z"
-    async for event in session.list_objects(
-            "auditLogs/directoryAudits", filter=f"activityDateTime ge {moment}"):
-        initiated = event.get("initiatedBy") or {}
-        actor = initiated.get("user") or initiated.get("app") or {}
-        by = {"type": "user" if initiated.get("user") else "app",
-              "id": actor.get("id") or actor.get("servicePrincipalId") or actor.get("appId"),
-              "displayName": actor.get("displayName"),
-              "userPrincipalName": actor.get("userPrincipalName")}
-        when = event.get("activityDateTime")
-        if not isinstance(when, str):
-            continue  # an event without a time cannot be placed after the snapshot
-        record = {"when": when, "activity": str(event.get("activityDisplayName") or ""),
-                  "operationType": str(event.get("operationType") or ""), "by": by,
-                  "auditId": str(event.get("id") or ""),
-                  "result": str(event.get("result") or "")}
-        for target in event.get("targetResources") or []:
-            if isinstance(target, dict) and target.get("id"):
-                index[target["id"]].append(record)
-    for events in index.values():
-        events.sort(key=lambda e: str(e["when"]))
-    return index
-
-
 async def _kind_entries(
     store: SnapshotStore, request: DiffRequest, kind: Kind, manifest: Json,
     other: Json | None, session: GraphSession | None, live_path: dict[str, str],
     wanted: set[str] | None, spill_limit: int, workdir: Path | None, touched: set[str],
-    progress: Progress | None = None,
+    progress: Progress | None = None, delta_trusted: bool = True,
 ) -> AsyncIterator[Json]:
+    """One kind's report entries. The live side comes from the snapshot's delta link unless
+    it expired, the request says no, or a native recovery job wrote behind delta's back."""
     before = snapshot_records(store, request.tenant_id, request.snapshot_id, kind, wanted)
     if other is not None:
         live_path[kind.name] = "snapshot"
@@ -261,7 +240,7 @@ async def _kind_entries(
         return
     assert session is not None
     delta_link = manifest["kinds"][kind.name].get("deltaLink")
-    if kind.delta and delta_link and request.use_delta:
+    if kind.delta and delta_link and request.use_delta and delta_trusted:
         try:
             changes = await read_delta(session, kind, delta_link)
         except DeltaExpiredError:
@@ -330,22 +309,23 @@ async def _delta_pairs(
 
     Delta carries properties and `members@delta` / `manager@delta`; links it does not carry
     are read again for those objects only: per-object links (owners, assignments, sponsors)
-    for objects that changed or that an audit event names, and tenant-wide lists (grants)
-    compared in one pass.
+    for objects that changed, that an audit event names, or whose links named an object an
+    audit event names (a deleted owner or assignee leaves the holder's list, and nothing
+    tells the holder's delta), and tenant-wide lists (grants) compared in one pass.
     """
     tenant_links = [link for link in kind.links if link.read == "tenant_list"]
+    per_object = [link for link in kind.links if link.read == "per_object"]
     rows: dict[str, Json] = {}
-    regrouped: set[str] = set()
+    rechecked: set[str] = set()
     if tenant_links:
         rows = {r["id"]: r["links"] for r in await _tenant_link_rows(
             session, kind, tenant_links, spill_limit, workdir)}
+    if tenant_links or (per_object and touched):
         for record in snapshot_records(store, request.tenant_id, request.snapshot_id, kind):
-            now = {link.name: rows.get(record["id"], {}).get(link.name, [])
-                   for link in tenant_links}
-            then = {link.name: record["links"].get(link.name, []) for link in tenant_links}
-            if normalized({"links": now})["links"] != normalized({"links": then})["links"]:
-                regrouped.add(record["id"])
-    ids = set(changes) | touched | regrouped
+            if _names_any(record, per_object, touched) or _regrouped(record, tenant_links,
+                                                                      rows):
+                rechecked.add(record["id"])
+    ids = set(changes) | touched | rechecked
     if wanted is not None:
         ids &= wanted
     old = {r["id"]: r for r in snapshot_records(store, request.tenant_id, request.snapshot_id,
@@ -367,7 +347,6 @@ async def _delta_pairs(
                 after["links"][link.name] = rows.get(object_id, {}).get(link.name, [])
             refresh.append(after)
         pairs.append((before, after))
-    per_object = [link for link in kind.links if link.read == "per_object"]
     if per_object and refresh:
         async for _ in _with_object_links(session, kind, per_object, iter(refresh)):
             pass
@@ -375,6 +354,30 @@ async def _delta_pairs(
         if after is not None:
             normalized(after)
     return pairs
+
+
+def _regrouped(record: Json, tenant_links: list[Link], rows: dict[str, Json]) -> bool:
+    """Whether the tenant-wide lists (grants) of a snapshot record differ from Graph's now."""
+    if not tenant_links:
+        return False
+    now = {link.name: rows.get(record["id"], {}).get(link.name, []) for link in tenant_links}
+    then = {link.name: record["links"].get(link.name, []) for link in tenant_links}
+    return bool(normalized({"links": now})["links"] != normalized({"links": then})["links"])
+
+
+def _names_any(record: Json, links: list[Link], ids: set[str]) -> bool:
+    """Whether a snapshot record's per-object links name any of `ids`."""
+    return any(_target_id(value) in ids
+               for link in links for value in record["links"].get(link.name) or [])
+
+
+def _target_id(value: Any) -> str | None:
+    """The object a link entry names: the id itself, or an assignment's or grant's principal."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("principalId"), str):
+        return str(value["principalId"])
+    return None
 
 
 async def _classified(

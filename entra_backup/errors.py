@@ -16,6 +16,7 @@
     ├─ SnapshotIntegrityError       a file or manifest differs from what the chain promises
     ├─ JobConflictError             another job holds the tenant (→ 409)
     ├─ NotRecoverableError          reason: synced, hard-deleted without record, ...
+    ├─ RecoveryRefusedError         a plan that would lock out break-glass, a stale report
     └─ PermanentDeleteRefusedError  the invariant guard: never a permanent delete
 
 Bad arguments are plain ValueError. Foreign exceptions are translated once, where they enter
@@ -127,3 +128,8 @@ class NotRecoverableError(EntraBackupError):
 
 class PermanentDeleteRefusedError(EntraBackupError):
     """Raised by the Graph layer for any DELETE on a deleted-items path, whoever asks."""
+
+
+class RecoveryRefusedError(EntraBackupError):
+    """A recovery plan that would make things worse (a break-glass account locked out, a
+    stale report): refused before any write."""

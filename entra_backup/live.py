@@ -12,6 +12,7 @@ import copy
 import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -33,11 +34,15 @@ class Change:
     links: dict[str, dict[str, bool]] = field(default_factory=dict)
     removed: str | None = None  # "changed" (soft) or "deleted" (hard)
     odata_type: str | None = None
+    # single-valued links (manager) that delta set outright: `links[name]` is then the whole
+    # new value (its one added target, or none), not a change to the snapshot's
+    replaced: set[str] = field(default_factory=set)
 
 
 async def read_delta(session: GraphSession, kind: Kind, delta_link: str) -> dict[str, Change]:
     """Fold a delta round into one Change per object id. DeltaExpiredError propagates."""
     changes: dict[str, Change] = {}
+    single = {link.name for link in kind.links if link.single}
     async for page in session.list_delta(kind.path, api_version=kind.api_version,
                                          delta_link=delta_link):
         for item in page.items:
@@ -52,15 +57,31 @@ async def read_delta(session: GraphSession, kind: Kind, delta_link: str) -> dict
             change.removed = None
             for key, value in item.items():
                 if key.endswith("@delta") and isinstance(value, list):
-                    targets = change.links.setdefault(key[:-6], {})
-                    for ref in value:
-                        if isinstance(ref, dict) and isinstance(ref.get("id"), str):
-                            targets[ref["id"]] = "@removed" not in ref
+                    _fold_link(change, key[:-6], value, key[:-6] in single)
                 elif key == "@odata.type":
                     change.odata_type = value
                 elif not key.startswith("@"):
                     change.props[key] = value
     return changes
+
+
+def _fold_link(change: Change, name: str, refs: list[Any], single: bool) -> None:
+    """Fold one `<name>@delta` array into the change.
+
+    A multi-valued link (members) lists targets added or `@removed`. A single-valued one
+    (manager) names the current target: naming someone replaces whoever was there, so
+    earlier entries for the link are dropped and the link is marked replaced; a removal
+    alone takes away only the target it names.
+    """
+    targets = change.links.setdefault(name, {})
+    for ref in refs:
+        if not (isinstance(ref, dict) and isinstance(ref.get("id"), str)):
+            continue
+        added = "@removed" not in ref
+        if single and added:
+            targets.clear()
+            change.replaced.add(name)
+        targets[ref["id"]] = added
 
 
 def belongs(kind: Kind, change: Change, in_snapshot: bool) -> bool:
@@ -89,6 +110,9 @@ def apply_change(kind: Kind, before: Json | None, change: Change) -> Json | None
     after = copy.deepcopy(before)
     after["object"].update(change.props)
     for name, targets in change.links.items():
+        if name in change.replaced:
+            after["links"][name] = sorted(t for t, added in targets.items() if added)
+            continue
         current = dict.fromkeys(after["links"].get(name) or [])
         for target, added in targets.items():
             if added:

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = 5
 DEFAULT_CONTAINER = "snapshots"
 REPORTS_AREA = "reports"  # reserved: never a tenant id
+RECOVERIES_AREA = "recoveries"  # recovery plans, beside the reports
+AREAS = frozenset({REPORTS_AREA, RECOVERIES_AREA})
 MANIFEST = "manifest.json"
 _MIB = 1024 * 1024
 # Small transfers keep memory bounded (SDK defaults: 64 MiB single put, 32 MiB first get). Gets
@@ -139,8 +141,16 @@ class SnapshotStore(ABC):
         """Remove a snapshot (retention only): manifest first; a missing snapshot is fine."""
 
     @abstractmethod
+    def area(self, name: str) -> SnapshotStore:
+        """The same store's `{name}/{tenantId}/{id}/...` area (same promises)."""
+
     def reports(self) -> SnapshotStore:
-        """The same store's `reports/{tenantId}/{reportId}/...` area (same promises)."""
+        """Difference reports: `reports/{tenantId}/{reportId}/...`, also write-once."""
+        return self.area(REPORTS_AREA)
+
+    def recoveries(self) -> SnapshotStore:
+        """Recovery plans: `recoveries/{tenantId}/{recoveryId}/...`, also write-once."""
+        return self.area(RECOVERIES_AREA)
 
     def read_bytes(self, tenant_id: str, snapshot_id: str, name: str) -> bytes:
         """Return a whole file: for manifests and other small files only."""
@@ -212,11 +222,12 @@ class FolderStore(SnapshotStore):
 
     def list_tenants(self) -> list[str]:
         return sorted(e.name for e in self._entries("")
-                      if e.is_dir() and _TENANT_ID.fullmatch(e.name) and e.name != REPORTS_AREA)
+                      if e.is_dir() and _TENANT_ID.fullmatch(e.name) and e.name not in AREAS)
 
-    def reports(self) -> FolderStore:
-        """The `reports/` folder beside the tenants: difference reports, also write-once."""
-        return FolderStore(self.root / REPORTS_AREA)
+    def area(self, name: str) -> FolderStore:
+        if name not in AREAS:
+            raise ValueError(f"unknown store area {name!r}")
+        return FolderStore(self.root / name)
 
     def delete_snapshot(self, tenant_id: str, snapshot_id: str) -> None:
         where = _checked(tenant_id, snapshot_id)
@@ -399,12 +410,13 @@ class BlobStore(SnapshotStore):
 
     def list_tenants(self) -> list[str]:
         return sorted(name for name in self._names("", walk=True)
-                      if _TENANT_ID.fullmatch(name) and name != REPORTS_AREA)
+                      if _TENANT_ID.fullmatch(name) and name not in AREAS)
 
-    def reports(self) -> BlobStore:
-        """The same container's `reports/` area: difference reports, also write-once."""
+    def area(self, name: str) -> BlobStore:
+        if name not in AREAS:
+            raise ValueError(f"unknown store area {name!r}")
         return BlobStore(self._container, immutability_days=self._immutability_days,
-                         max_concurrency=self._max_concurrency, area=REPORTS_AREA + "/")
+                         max_concurrency=self._max_concurrency, area=name + "/")
 
     def delete_snapshot(self, tenant_id: str, snapshot_id: str) -> None:
         prefix = _checked(tenant_id, snapshot_id) + "/"

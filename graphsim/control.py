@@ -1,4 +1,4 @@
-"""The `/_sim/` control API: reset, state, stats, config, sync and clock.
+"""The `/_sim/` control API: reset, state, stats, config, sync, native-recovery and clock.
 
 Tests and benchmarks steer the simulator through this surface, never through `/v1.0`, the way
 moto keeps `/moto-api/` apart from the services it fakes. Answers are plain JSON (not Graph's
@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from graphsim import seed, synthetic
 from graphsim.clock import iso
-from graphsim.model import deletion, writes
+from graphsim.model import deletion, recovery, writes
 from graphsim.model.audit import Caller
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 
 async def handle(sim: Simulator, request: Request) -> Response:
-    """Answer one `/_sim/{op}` request: reset, state, stats, config, sync, clock."""
+    """Answer one `/_sim/{op}` request: reset, state, stats, config, sync, native-recovery,
+    clock."""
     op = request.path_params["op"]
     raw = await request.body()
     try:
@@ -48,6 +49,11 @@ async def handle(sim: Simulator, request: Request) -> Response:
         return _json({k: v for k, v in asdict(sim.config).items() if k != "extra"})
     if op == "sync" and request.method == "POST":
         return _sync(sim, body)
+    if op == "native-recovery" and request.method == "POST":
+        try:  # Microsoft's recovery service: writes without delta records (model/recovery.py)
+            return _json(recovery.native_recovery(sim.tenant, body))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
     if op == "clock":
         if request.method == "POST":
             seconds = body.get("advanceSeconds", 0)

@@ -30,6 +30,7 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 999
 MEMBERS_PER_ITEM = 100
 LINK_NAVS = {"groups": "members", "users": "manager"}
+SINGLE_NAVS = frozenset({"manager"})  # a user has at most one manager
 
 
 @dataclass
@@ -188,8 +189,10 @@ def _render_change(tenant: Tenant, collection: str, item: Any, select: list[str]
     view = tenant.view(rule, obj, select)
     if item.whole or item.removed:
         if nav is not None:
-            view[f"{nav}@delta"] = [_ref(tenant, t) for t in tenant.links.targets(nav, obj["id"])
-                                    if tenant.is_live(t)]
+            current = _current(tenant, nav, obj["id"])
+            gone = {t: False for t, added in item.links.get(nav, {}).items()
+                    if not added and t not in current}
+            view[f"{nav}@delta"] = [_ref(tenant, t) for t in current] + _refs(tenant, gone)
         return view
     out: Json = {"id": obj["id"]}
     if "@odata.type" in view:
@@ -198,16 +201,32 @@ def _render_change(tenant: Tenant, collection: str, item: Any, select: list[str]
         if name in view:
             out[name] = view[name]
     if nav is not None and nav in item.links:
-        changes = []
-        for target, added in item.links[nav].items():
-            ref = _ref(tenant, target)
-            if not added:
-                ref["@removed"] = {"reason": "deleted"}
-            changes.append(ref)
-        out[f"{nav}@delta"] = changes
+        folded = item.links[nav]
+        if nav in SINGLE_NAVS:
+            # Graph names the current manager (user-delta example); only when there is none
+            # does the round say which one went away
+            current = _current(tenant, nav, obj["id"])
+            folded = {current[0]: True} if current else dict.fromkeys(folded, False)
+        out[f"{nav}@delta"] = _refs(tenant, folded)
     if len(out) == 1 + ("@odata.type" in out):
         return None
     return out
+
+
+def _current(tenant: Tenant, nav: str, object_id: str) -> list[str]:
+    """Live targets of a link now (soft-deleted ones are hidden, as a GET shows them)."""
+    return [t for t in tenant.links.targets(nav, object_id) if tenant.is_live(t)]
+
+
+def _refs(tenant: Tenant, folded: dict[str, bool]) -> list[Json]:
+    """`<nav>@delta` entries: a reference per target, `@removed` for those taken away."""
+    refs = []
+    for target, added in folded.items():
+        ref = _ref(tenant, target)
+        if not added:
+            ref["@removed"] = {"reason": "deleted"}
+        refs.append(ref)
+    return refs
 
 
 def _next(ctx: Ctx, collection: str, state: Json, items: list[Json]) -> Result:

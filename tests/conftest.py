@@ -58,14 +58,17 @@ def graphsim_server() -> Iterator[Server]:
 
 
 @pytest.fixture
-def sim(graphsim_server: Server) -> Iterator[Sim]:
-    """A graphsim with a fresh 400-object synthetic tenant and default settings."""
+def sim(graphsim_server: Server, request: pytest.FixtureRequest) -> Iterator[Sim]:
+    """A graphsim with a fresh synthetic tenant (400 objects, seed 7, unless the test is
+    marked `@pytest.mark.tenant(size, seed)`) and default settings."""
+    marker = request.node.get_closest_marker("tenant")
+    size, seed = marker.args if marker is not None else (400, 7)
     handle = Sim(graphsim_server)
     handle.configure(throttle="off", time_scale=1.0, latency_ms=0, fail_rate=0, drop_rate=0,
                      spurious_429_rate=0, ca_rate_per_second=1.0,
                      delta_token_ttl_seconds=7 * 24 * 3600, delta_reset_rate=0,
                      delta_replay=0, agent_cascade_seconds=60, replication_delay_ms=0)
-    handle.reset(synthetic=400, random_seed=7)
+    handle.reset(synthetic=size, random_seed=seed)
     yield handle
     handle.client.close()
     handle.control.close()

@@ -11,6 +11,10 @@ AUTHENTICATION_METHODS_POLICY = Kind(
     read_only=frozenset({"id", "displayName", "description", "lastModifiedDateTime",
                          "policyVersion"}),
     volatile=frozenset({"lastModifiedDateTime"}),
+    # method configurations are written one by one, with their @odata.type
+    item_collections=(("authenticationMethodConfigurations",
+                       "policies/authenticationMethodsPolicy/authenticationMethodConfigurations"),),
+    on_created="report",
     rank=60,
     permissions=Permissions(read="Policy.Read.All",
                             write="Policy.ReadWrite.AuthenticationMethod"),

@@ -9,6 +9,7 @@ AUTHORIZATION_POLICY = Kind(
     singleton=True,
     soft_delete=False,
     read_only=frozenset({"id"}),
+    on_created="report",
     rank=5,
     permissions=Permissions(read="Policy.Read.All", write="Policy.ReadWrite.Authorization"),
 )

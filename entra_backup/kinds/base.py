@@ -70,9 +70,29 @@ class Kind:
     # dotted paths inside the object that hold ids of other kinds (CA conditions): path -> kind
     references: tuple[tuple[str, str], ...] = ()
     extra: dict[str, str] = field(default_factory=dict)  # named quirk hooks, rarely used
+    # recovery: what may be written back, and how
+    writable: frozenset[str] | None = None  # when set, only these properties are written
+    write_whole: bool = False  # send every writable property on update (CA: merge or replace)
+    item_collections: tuple[tuple[str, str], ...] = ()  # (property, path): PATCHed per item
+    on_created: str = "softDelete"  # objects created since: softDelete | disable | report
 
     def __repr__(self) -> str:
         return f"Kind({self.name!r})"
+
+    @property
+    def collection_path(self) -> str:
+        """Where objects of this kind are written: the path without its OData cast."""
+        return "/".join(p for p in self.path.split("/") if not p.startswith("microsoft.graph."))
+
+    def object_path(self, object_id: str) -> str:
+        return self.path if self.singleton else f"{self.collection_path}/{object_id}"
+
+    def restore_path(self, object_id: str) -> str:
+        """The recycle bin's restore action for one object (directory or the CA bin)."""
+        bin_path = self.deleted_path or ""
+        if bin_path.startswith("directory/deletedItems"):
+            return f"directory/deletedItems/{object_id}/restore"
+        return f"{bin_path}/{object_id}/restore"
 
     def link(self, name: str) -> Link:
         for link in self.links:

@@ -30,6 +30,8 @@ CONDITIONAL_ACCESS_POLICIES = Kind(
     deleted_path="identity/conditionalAccess/deletedItems/policies",
     deleted_api_version="beta",
     references=tuple(REFERENCE_PATHS.items()),
+    write_whole=True,  # Graph does not say whether PATCH merges `conditions`: send it all
+    on_created="disable",  # never deleted by recovery: a recycle bin is not guaranteed
     rank=70,
     permissions=Permissions(read="Policy.Read.All",
                             write="Policy.ReadWrite.ConditionalAccess"),

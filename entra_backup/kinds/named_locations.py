@@ -14,6 +14,8 @@ NAMED_LOCATIONS = Kind(
     volatile=frozenset({"modifiedDateTime"}),
     deleted_path="identity/conditionalAccess/deletedItems/namedLocations",
     deleted_api_version="beta",
+    write_whole=True,  # PATCH needs the derived @odata.type and the whole range list
+    on_created="report",  # not deleted by recovery (policies may use it; no bin guaranteed)
     rank=10,
     permissions=Permissions(read="Policy.Read.All",
                             write="Policy.ReadWrite.ConditionalAccess"),

@@ -8,6 +8,11 @@ ORGANIZATION = Kind(
     select=(),
     soft_delete=False,
     volatile=frozenset({"onPremisesLastSyncDateTime"}),
+    # the rest of the organization object is managed by Microsoft (domains, plans, sync)
+    writable=frozenset({"marketingNotificationEmails", "privacyProfile",
+                        "securityComplianceNotificationMails",
+                        "securityComplianceNotificationPhones", "technicalNotificationMails"}),
+    on_created="report",
     rank=5,
     permissions=Permissions(read="Organization.Read.All", write="Organization.ReadWrite.All"),
 )

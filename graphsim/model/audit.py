@@ -65,6 +65,7 @@ class AuditLog:
         display_name: str | None,
         changes: list[tuple[str, Any, Any]] | None = None,
         upn: str | None = None,
+        service: str = "Core Directory",
     ) -> None:
         modified = [
             {"displayName": name, "oldValue": _encode(old), "newValue": _encode(new)}
@@ -78,7 +79,7 @@ class AuditLog:
             "resultReason": "",
             "activityDisplayName": activity,
             "activityDateTime": iso(self._clock.now()),
-            "loggedByService": "Core Directory",
+            "loggedByService": service,
             "operationType": operation,
             "initiatedBy": caller.initiated_by(),
             "targetResources": [{

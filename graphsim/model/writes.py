@@ -331,6 +331,9 @@ def add_link(
             raise BadRequest("A user cannot be their own manager.")
         for old in tenant.links.targets("manager", object_id):
             tenant.links.remove("manager", object_id, old)
+            # the replaced manager leaves the change log too, so delta can say it is gone
+            tenant.changes.record(collection, object_id, props=frozenset(),
+                                  links=(("manager", old, False),))
     elif tenant.links.has(nav, object_id, target):
         raise BadRequest(DUPLICATE_REF.format(nav=nav))
     tenant.links.add(nav, object_id, target)

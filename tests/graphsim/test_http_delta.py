@@ -245,6 +245,50 @@ def test_manager_changes_in_user_delta(sim: Sim) -> None:
     assert {"@odata.type": "#microsoft.graph.user", "id": boss} in change["manager@delta"]
 
 
+def test_manager_delta_names_the_current_manager_or_what_went(sim: Sim) -> None:
+    """A user has one manager: a round names the one it has now, however often it changed
+    (https://learn.microsoft.com/graph/api/user-delta example: `manager@delta` lists the
+    manager); with none left, it says which ones were taken away."""
+    worker, first, second, other = _cloud_users(sim, 4)
+    sim.client.put(f"users/{worker}/manager/$ref", json=ref(sim.graph, first)
+                   ).raise_for_status()
+    _, delta_link = _round(sim, "users/delta?$select=displayName,manager",
+                           headers={"Prefer": "odata.maxpagesize=999"})
+    for boss in (second, first, second):
+        sim.client.put(f"users/{worker}/manager/$ref", json=ref(sim.graph, boss)
+                       ).raise_for_status()
+    changes, delta_link = _round(sim, delta_link)
+    assert next(c for c in changes if c["id"] == worker)["manager@delta"] == [
+        {"@odata.type": "#microsoft.graph.user", "id": second}]
+    sim.client.put(f"users/{worker}/manager/$ref", json=ref(sim.graph, other)
+                   ).raise_for_status()
+    sim.client.delete(f"users/{worker}/manager/$ref").raise_for_status()
+    changes, _ = _round(sim, delta_link)
+    gone = next(c for c in changes if c["id"] == worker)["manager@delta"]
+    assert sorted(m["id"] for m in gone) == sorted([second, other])
+    assert all(m["@removed"] == {"reason": "deleted"} for m in gone)
+
+
+def test_a_restored_group_lists_members_removed_before_its_deletion(sim: Sim) -> None:
+    """An object restored within a round comes back whole, and the member taken away before
+    it was deleted is reported as removed, not silently left out."""
+    alice, bob = _cloud_users(sim, 2)
+    group = _create(sim, "groups", {**group_body("restored"), "members@odata.bind": [
+        f"{sim.graph}/directoryObjects/{alice}", f"{sim.graph}/directoryObjects/{bob}"]})
+    _, delta_link = _round(sim, "groups/delta?$select=displayName,members",
+                           headers={"Prefer": "odata.maxpagesize=999"})
+    sim.client.delete(f"groups/{group['id']}/members/{alice}/$ref").raise_for_status()
+    sim.client.delete(f"groups/{group['id']}").raise_for_status()
+    sim.client.post(f"directory/deletedItems/{group['id']}/restore").raise_for_status()
+    changes, _ = _round(sim, delta_link)
+    back = next(c for c in changes if c["id"] == group["id"])
+    assert back["displayName"] == group["displayName"]
+    assert sorted(back["members@delta"], key=lambda m: m["id"]) == sorted([
+        {"@odata.type": "#microsoft.graph.user", "id": bob},
+        {"@odata.type": "#microsoft.graph.user", "id": alice, "@removed": {"reason": "deleted"}},
+    ], key=lambda m: m["id"])
+
+
 # ----- tokens ------------------------------------------------------------------------------
 
 def test_delta_token_expires_after_seven_days_with_410(sim: Sim) -> None:
