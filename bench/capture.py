@@ -32,6 +32,7 @@ import httpx
 import orjson
 import psutil
 
+from graphsim import launch
 from graphsim.synthetic import plan_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,27 +291,20 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    cmd = [sys.executable, "-m", "graphsim", "serve", "--host", "127.0.0.1", "--port", "0",
-           "--synthetic", str(args.objects), "--random-seed", str(args.random_seed)]
+    serve = ["--synthetic", str(args.objects), "--random-seed", str(args.random_seed)]
     if args.throttle == "graph":
-        cmd += ["--throttle", "graph", "--time-scale", str(args.time_scale)]
+        serve += ["--throttle", "graph", "--time-scale", str(args.time_scale)]
     print("bench:  ", shlex.join([Path(sys.executable).name, *sys.argv]))
-    print("server: ", shlex.join(["python", *cmd[1:]]))
+    print("server: ", shlex.join(["python", *launch.command(*serve)[1:]]))
     print(f"machine: nproc {os.cpu_count()}, python {sys.version.split()[0]}, load average "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE)
     rows: dict[str, Row] = {}
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        if "listening on " not in line:
-            print(f"graphsim did not start: {line!r}", file=sys.stderr)
-            return 1
-        base = line.strip().rsplit("listening on ", 1)[1]
+    with launch.running(*serve, cwd=ROOT) as sim:
+        base = sim.url
         objects = sim_stats(base)["objects"]
-        server = psutil.Process(proc.pid)
+        server = psutil.Process(sim.proc.pid)
         print(f"tenant: {sum(objects.values()):,} objects in graphsim (plan: "
               f"{sum(plan_counts(args.objects).values()):,}); ready after "
               f"{time.perf_counter() - started:.1f} s; graphsim RSS "
@@ -320,16 +314,6 @@ def main() -> int:
             rows["naive"] = measure("naive", base, args)
         print(f"graphsim RSS at the end {mib(server.memory_info().rss)}; load average "
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
     report(rows, args, objects)
     return 0
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from graphsim.demo import stop
+from graphsim import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "app:bench-incident"
@@ -65,18 +65,6 @@ def run_child(*args: str) -> dict[str, Any]:
     done = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True,
                           text=True, check=True, cwd=ROOT)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-def start_sim(objects: int) -> tuple[subprocess.Popen[bytes], str, float]:
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "graphsim", "serve", "--port", "0",
-                             "--synthetic", str(objects), "--random-seed", "1"],
-                            stdout=subprocess.PIPE, cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    if "listening on " not in line:
-        raise SystemExit(f"graphsim did not start: {line!r}")
-    return proc, line.strip().rsplit(" ", 1)[1], time.perf_counter() - started
 
 
 def make_changes(url: str, count: int) -> dict[str, int]:
@@ -133,9 +121,12 @@ def main() -> int:
     print(f"$ {' '.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])}")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"load average {os.getloadavg()[0]:.2f}")
-    proc, url, load = start_sim(args.objects)
-    try:
-        print(f"graphsim: {args.objects:,} objects loaded in {load:.1f} s")
+    started = time.perf_counter()
+    with launch.running("--synthetic", str(args.objects), "--random-seed", "1",
+                        cwd=ROOT) as server:
+        url = server.url
+        print(f"graphsim: {args.objects:,} objects loaded in "
+              f"{time.perf_counter() - started:.1f} s")
         with tempfile.TemporaryDirectory(prefix="bench-diff-") as folder:
             captured = run_child("capture", url, folder, "-")
             print(f"capture: {captured}")
@@ -152,8 +143,6 @@ def main() -> int:
         print(f"\nfull path / capture = {full['seconds'] / captured['seconds']:.2f} "
               f"(target <= 1.3); delta path {delta['seconds']} s (target < 60 s); "
               f"entries delta={delta['entries']} full={full['entries']}")
-    finally:
-        stop(proc)
     return 0
 
 

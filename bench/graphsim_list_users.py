@@ -12,7 +12,6 @@ import argparse
 import json
 import shlex
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ import httpx
 import orjson
 import psutil
 
+from graphsim import launch
 from graphsim.synthetic import plan_counts  # the repo is installed editable by `make setup`
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,27 +95,26 @@ def main() -> int:
     parser.add_argument("--random-seed", type=int, default=0)
     args = parser.parse_args()
     total = tenant_total(args.users)
-    cmd = [sys.executable, "-m", "graphsim", "serve", "--host", "127.0.0.1", "--port", "0",
-           "--synthetic", str(total), "--random-seed", str(args.random_seed)]
+    serve = ("--synthetic", str(total), "--random-seed", str(args.random_seed))
     print("bench:  ", shlex.join([Path(sys.executable).name, *sys.argv]))
-    print("server: ", shlex.join(["python", *cmd[1:]]), f"(plan: {plan_counts(total)['users']:,}"
-          " users)")
+    print("server: ", shlex.join(["python", *launch.command(*serve)[1:]]),
+          f"(plan: {plan_counts(total)['users']:,} users)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE)
-    sampler = RssSampler(proc.pid)
-    sampler.start()
+    samplers: list[RssSampler] = []
+
+    def sample(pid: int) -> None:  # from the spawn on, so the load phase has its peak
+        samplers.append(RssSampler(pid))
+        samplers[0].start()
+
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        if "listening on " not in line:
-            print(f"graphsim did not start: {line!r}", file=sys.stderr)
-            return 1
-        base, listen_s = line.strip().rsplit("listening on ", 1)[1], time.perf_counter() - started
-        with httpx.Client(headers={"Authorization": "Bearer bench"}, timeout=120) as client:
+        with launch.running(*serve, cwd=ROOT, on_spawn=sample) as sim, httpx.Client(
+                headers={"Authorization": "Bearer bench"}, timeout=120) as client:
+            base, listen_s = sim.url, time.perf_counter() - started
+            sampler = samplers[0]
             objects = client.get(f"{base}/_sim/stats").json()["objects"]
             ready_s = time.perf_counter() - started
-            server = psutil.Process(proc.pid)
+            server = psutil.Process(sim.proc.pid)
             rss_loaded = server.memory_info().rss
             rows = []
             for label, query in (("$select (22 props)", f"&$select={SELECT}"),
@@ -127,16 +126,8 @@ def main() -> int:
                 server_cpu = cpu1.user + cpu1.system - cpu0.user - cpu0.system
                 rows.append((label, n, pages, wall, dec, server_cpu, client_cpu, raw))
     finally:
-        sampler.stop_event.set()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for running_sampler in samplers:
+            running_sampler.stop_event.set()
     print(f"\ntenant: {sum(objects.values()):,} objects, {objects['users']:,} users; "
           f"server startup+load {listen_s:.1f} s (first answer after {ready_s:.1f} s)")
     print(f"server RSS after load {mib(rss_loaded)}, peak during load {mib(sampler.peaks['load'])}")

@@ -21,7 +21,7 @@ from typing import Any
 from graphsim import tokens
 from graphsim.context import Ctx
 from graphsim.errors import BadRequest, ResyncRequired, SyncStateNotFound, UnsupportedQuery
-from graphsim.handlers import odata_type_name
+from graphsim.model.reads import odata_type_name
 from graphsim.model.tenant import Json, Tenant
 from graphsim.render import Result, context_url, link, page
 from graphsim.rules import DELTA_TOKEN_TTL_SECONDS, RULES

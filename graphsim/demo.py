@@ -8,37 +8,17 @@ what it sees, and stops the server whatever happens.
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 from typing import Any
 
 import httpx
 
+from graphsim import launch
+
 TOTAL, SEED = 2000, 42
 
 
-def start() -> tuple[subprocess.Popen[bytes], str]:
-    cmd = [sys.executable, "-m", "graphsim", "serve", "--host", "127.0.0.1", "--port", "0",
-           "--synthetic", str(TOTAL), "--random-seed", str(SEED)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    if "listening on " not in line:
-        proc.kill()
-        raise RuntimeError(f"graphsim did not start: {line!r}")
-    return proc, line.strip().rsplit("listening on ", 1)[1]
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+SERVE_ARGS = ("--synthetic", str(TOTAL), "--random-seed", str(SEED))
 
 
 def step(title: str) -> None:
@@ -123,17 +103,15 @@ def demo(base: str, sim: httpx.Client, graph: httpx.Client) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    proc, base = start()
     try:
-        with httpx.Client(base_url=f"{base}/_sim", timeout=30) as sim, httpx.Client(
-                base_url=f"{base}/v1.0", timeout=30,
+        with launch.running(*SERVE_ARGS) as server, httpx.Client(
+                base_url=f"{server.url}/_sim", timeout=30) as sim, httpx.Client(
+                base_url=f"{server.url}/v1.0", timeout=30,
                 headers={"Authorization": "Bearer app:graphsim-demo"}) as graph:
-            demo(base, sim, graph)
+            demo(server.url, sim, graph)
     except KeyboardInterrupt:
         print("\ninterrupted")
         return 130
-    finally:
-        stop(proc)
     print("\ngraphsim stopped.")
     return 0
 

@@ -14,17 +14,25 @@ from typing import Any
 from graphsim import tokens
 from graphsim.context import Ctx
 from graphsim.errors import BadRequest, UnsupportedQuery, resource_not_found
-from graphsim.model import actions, deletion, writes
+from graphsim.model import actions, deletion, policies, reads, writes
+from graphsim.model.reads import directory_view, link_targets, odata_type_name
 from graphsim.model.tenant import Json, Tenant
 from graphsim.odata import compile_filter
 from graphsim.render import Result, context_url, link, page
-from graphsim.rules import MAX_EXPAND, RULES, Rule
+from graphsim.rules import (
+    AUDIT_FILTERABLE,
+    AUDIT_MAX_TOP,
+    BIN_ORDERABLE,
+    GET_BY_IDS_MAX,
+    LIST_MAX_TOP,
+    REF_BODY,
+    RESTORE_BODY,
+    RULES,
+    SINGLE_VALUED_NAVS,
+    Rule,
+)
 
 Source = Callable[[int], Iterator[tuple[int, Json]]]
-
-
-def odata_type_name(collection: str, obj: Json) -> str:
-    return obj.get("@odata.type") or f"#microsoft.graph.{RULES[collection].base_type}"
 
 
 def _path_key(ctx: Ctx) -> str:
@@ -173,57 +181,23 @@ def get_object(tenant: Tenant, ctx: Ctx, collection: str, object_id: str,
 
 
 def with_expand(tenant: Tenant, ctx: Ctx, collection: str, obj: Json, view: Json) -> Json:
-    for expand in ctx.query.expand:
-        nav = expand.nav
-        if nav not in ("members", "owners", "manager", "sponsors", "memberOf",
-                       "directReports"):
-            raise BadRequest(f"Could not find a property named '{nav}' on type "
-                             f"'microsoft.graph.{RULES[collection].base_type}'.")
-        targets = link_targets(tenant, collection, obj["id"], nav)
-        rendered = [directory_view(tenant, t, expand.select) for t in targets[:MAX_EXPAND]]
-        if nav == "manager":
-            if rendered:
-                view["manager"] = rendered[0]
-        else:
-            view[nav] = rendered
-    return view
-
-
-def directory_view(tenant: Tenant, object_id: str, select: list[str] | None) -> Json:
-    located = tenant.locate(object_id)
-    if located is None:
-        return {"id": object_id}
-    collection, obj = located
-    view = tenant.view(RULES[collection], obj, select)
-    return {"@odata.type": odata_type_name(collection, obj), **view}
-
-
-def link_targets(tenant: Tenant, collection: str, object_id: str, nav: str) -> list[str]:
-    """Live targets of a link (soft-deleted ones are hidden until restored)."""
-    if nav == "memberOf":
-        ids = tenant.links.sources("members", object_id)
-    elif nav == "directReports":
-        ids = tenant.links.sources("manager", object_id)
-    else:
-        ids = tenant.links.targets(nav, object_id)
-    return [i for i in ids if tenant.is_live(i)]
+    return reads.expand(tenant, collection, obj, view, ctx.query.expand)
 
 
 def list_links(tenant: Tenant, ctx: Ctx, collection: str, object_id: str, nav: str,
                cast: str | None, refs: bool = False) -> Result:
     tenant.find(collection, object_id)
-    targets = link_targets(tenant, collection, object_id, nav)
-    if nav == "manager":
-        if not targets:
-            raise resource_not_found(object_id)
+    if nav in SINGLE_VALUED_NAVS:
+        target = reads.single_target(tenant, collection, object_id, nav)
         if refs:  # manager/$ref names the manager; it does not return the object
             return Result(200, {
                 "@odata.context": context_url(ctx.base, ctx.version, "directoryObjects/$ref"),
-                "@odata.id": f"{ctx.base}/{ctx.version}/directoryObjects/{targets[0]}"})
-        body = directory_view(tenant, targets[0], ctx.query.select)
+                "@odata.id": f"{ctx.base}/{ctx.version}/directoryObjects/{target}"})
+        body = directory_view(tenant, target, ctx.query.select)
         return Result(200, {"@odata.context": context_url(ctx.base, ctx.version,
                                                            "directoryObjects/$entity"), **body})
     type_filter = f"#{cast}" if cast else None
+    targets = link_targets(tenant, collection, object_id, nav)
 
     def source(start: int) -> Iterator[tuple[int, Json]]:
         for index in range(start, len(targets)):
@@ -238,17 +212,15 @@ def list_links(tenant: Tenant, ctx: Ctx, collection: str, object_id: str, nav: s
         return type_filter is None or directory_view(tenant, stub["id"], ["id"]).get(
             "@odata.type") == type_filter
 
-    return paged(ctx, source, render, max_top=999, match=match if cast else None,
+    return paged(ctx, source, render, max_top=LIST_MAX_TOP, match=match if cast else None,
                  context="directoryObjects")
 
 
 def create(tenant: Tenant, ctx: Ctx, collection: str, cast: str | None) -> Result:
     obj = writes.create_object(tenant, ctx.caller, collection, ctx.json_body(), cast=cast,
                                odata_v4=ctx.odata_v4)
-    rule = RULES[collection]
     body = {"@odata.context": context_url(ctx.base, ctx.version, f"{collection}/$entity"),
-            **tenant.view(rule, obj, None if rule.default_select is None else
-                          sorted(k for k in obj if k not in rule.write_only))}
+            **reads.created_view(tenant, RULES[collection], obj)}
     return Result(201, body, {"location": f"{ctx.base}/{ctx.version}/{collection}/{obj['id']}"})
 
 
@@ -263,10 +235,7 @@ def delete(tenant: Tenant, ctx: Ctx, collection: str, object_id: str) -> Result:
 
 
 def add_ref(tenant: Tenant, ctx: Ctx, collection: str, object_id: str, nav: str) -> Result:
-    body = ctx.json_body()
-    extra = set(body) - {"@odata.id"}
-    if extra:
-        raise BadRequest(f"Invalid property '{sorted(extra)[0]}'.")
+    body = _only(ctx.json_body(), REF_BODY)
     writes.add_link(tenant, ctx.caller, collection, object_id, nav, body.get("@odata.id"))
     return Result(204)
 
@@ -296,8 +265,8 @@ def list_bin(tenant: Tenant, ctx: Ctx, collections: tuple[str, ...], type_name: 
             view = {"@odata.type": odata_type_name(located_rule.name, obj), **view}
         return view
 
-    return paged(ctx, source, render, max_top=999, match=match, context=context,
-                 orderable=frozenset({"deletedDateTime", "displayName"}))
+    return paged(ctx, source, render, max_top=LIST_MAX_TOP, match=match, context=context,
+                 orderable=BIN_ORDERABLE)
 
 
 def get_bin_item(tenant: Tenant, ctx: Ctx, object_id: str, *, ca: bool,
@@ -310,10 +279,7 @@ def get_bin_item(tenant: Tenant, ctx: Ctx, object_id: str, *, ca: bool,
 
 def restore(tenant: Tenant, ctx: Ctx, object_id: str, *, ca: bool,
             collection: str | None = None) -> Result:
-    body: Json = ctx.body if isinstance(ctx.body, dict) else {}
-    allowed = {"autoReconcileProxyConflict", "newUserPrincipalName"}
-    if set(body) - allowed:
-        raise BadRequest(f"Invalid property '{sorted(set(body) - allowed)[0]}'.")
+    body = _only(ctx.body if isinstance(ctx.body, dict) else {}, RESTORE_BODY)
     name, obj = deletion.restore(tenant, ctx.caller, object_id, ca=ca, collection=collection,
                                  new_upn=body.get("newUserPrincipalName"))
     view = tenant.view(RULES[name], obj, None)
@@ -353,8 +319,8 @@ def list_assignments(tenant: Tenant, ctx: Ctx, collection: str, object_id: str,
     def source(start: int) -> Iterator[tuple[int, Json]]:
         yield from ((i, items[i]) for i in range(start, len(items)))
 
-    return paged(ctx, source, lambda o: tenant.view(rule, o, ctx.query.select), max_top=999,
-                 match=match, context="appRoleAssignments")
+    return paged(ctx, source, lambda o: tenant.view(rule, o, ctx.query.select),
+                 max_top=LIST_MAX_TOP, match=match, context="appRoleAssignments")
 
 
 def create_assignment(tenant: Tenant, ctx: Ctx, collection: str, object_id: str,
@@ -378,11 +344,7 @@ def delete_assignment(tenant: Tenant, ctx: Ctx, collection: str, object_id: str,
 def get_assignment(tenant: Tenant, ctx: Ctx, collection: str, object_id: str,
                    assignment_id: str) -> Result:
     tenant.find(collection, object_id)
-    assignment = tenant.stores["appRoleAssignments"].get(assignment_id)
-    if assignment is None or object_id not in (assignment["resourceId"],
-                                               assignment["principalId"]):
-        raise resource_not_found(assignment_id)
-    return Result(200, assignment)
+    return Result(200, reads.assignment(tenant, object_id, assignment_id))
 
 
 def sync_behavior(tenant: Tenant, ctx: Ctx, collection: str, object_id: str) -> Result:
@@ -406,44 +368,14 @@ def singleton(tenant: Tenant, ctx: Ctx, collection: str) -> Result:
 
 
 def method_configurations(tenant: Tenant, ctx: Ctx, config_id: str | None) -> Result:
-    policy = tenant.singleton("authenticationMethodsPolicy")
-    configs: list[Json] = policy.setdefault("authenticationMethodConfigurations", [])
     if config_id is None:
-        return Result(200, page(configs, context=context_url(
+        return Result(200, page(policies.method_configurations(tenant), context=context_url(
             ctx.base, ctx.version, "authenticationMethodConfigurations")))
-    config = next((c for c in configs if c.get("id", "").lower() == config_id.lower()), None)
-    if config is None:
-        raise resource_not_found(config_id)
+    config = policies.method_configuration(tenant, config_id)
     if ctx.method == "GET":
         return Result(200, config)
-    body = ctx.json_body()
-    actions_update_configuration(tenant, ctx, policy, config, body)
+    policies.update_method_configuration(tenant, ctx.caller, config_id, ctx.json_body())
     return Result(204)
-
-
-def actions_update_configuration(tenant: Tenant, ctx: Ctx, policy: Json, config: Json,
-                                 body: Json) -> None:
-    """PATCH one method configuration: `@odata.type` required and must match."""
-    from graphsim.model.validate import check_body
-
-    given = body.get("@odata.type")
-    if not isinstance(given, str):
-        raise BadRequest("A type name must be specified: '@odata.type' is required.")
-    if given.removeprefix("#") != str(config.get("@odata.type", "")).removeprefix("#"):
-        raise BadRequest(f"Type '{given}' does not match the method configuration.")
-    type_name = given.removeprefix("#").removeprefix("microsoft.graph.")
-    rule = Rule(name="authenticationMethodConfigurations", base_type=type_name,
-                read_only=frozenset({"id"}))
-    values = check_body(rule, type_name, body, creating=False)
-    changed = {k: v for k, v in values.items() if config.get(k) != v}
-    if not changed:
-        return
-    old = {k: config.get(k) for k in changed}
-    config.update(changed)
-    writes.apply_update(tenant, ctx.caller, "authenticationMethodsPolicy", policy,
-                        {"authenticationMethodConfigurations":
-                         list(policy["authenticationMethodConfigurations"])})
-    del old
 
 
 def organization(tenant: Tenant, ctx: Ctx, object_id: str | None) -> Result:
@@ -460,16 +392,10 @@ def organization(tenant: Tenant, ctx: Ctx, object_id: str | None) -> Result:
 
 
 def audits(tenant: Tenant, ctx: Ctx, audit_id: str | None) -> Result:
-    events = tenant.audit.events
     if audit_id is not None:
-        for event in events:
-            if event["id"] == audit_id:
-                return Result(200, event)
-        raise resource_not_found(audit_id)
-    allowed = frozenset({"activityDateTime", "activityDisplayName", "category",
-                         "operationType", "targetResources", "result", "loggedByService"})
-    match = compile_filter(ctx.query.filter, allowed) if ctx.query.filter else None
-    newest_first = events[::-1]
+        return Result(200, reads.audit_event(tenant, audit_id))
+    match = compile_filter(ctx.query.filter, AUDIT_FILTERABLE) if ctx.query.filter else None
+    newest_first = reads.audit_events(tenant)
 
     def source(start: int) -> Iterator[tuple[int, Json]]:
         yield from ((i, newest_first[i]) for i in range(start, len(newest_first)))
@@ -477,16 +403,12 @@ def audits(tenant: Tenant, ctx: Ctx, audit_id: str | None) -> Result:
     def render(event: Json) -> Json:
         return event
 
-    return paged(ctx, source, render, max_top=1000, match=match,
+    return paged(ctx, source, render, max_top=AUDIT_MAX_TOP, match=match,
                  context="auditLogs/directoryAudits")
 
 
 def object_by_id(tenant: Tenant, ctx: Ctx, object_id: str) -> Result:
-    located = tenant.locate(object_id)
-    if located is None:
-        raise resource_not_found(object_id)
-    body = directory_view(tenant, object_id, ctx.query.select)
-    return Result(200, body)
+    return Result(200, reads.directory_object(tenant, object_id, ctx.query.select))
 
 
 def get_by_ids(tenant: Tenant, ctx: Ctx) -> Result:
@@ -494,8 +416,16 @@ def get_by_ids(tenant: Tenant, ctx: Ctx) -> Result:
     ids: Any = body.get("ids")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise BadRequest("Property 'ids' must be an array of strings.")
-    if len(ids) > 1000:
-        raise BadRequest("The number of ids must not exceed 1000.")
-    found = [directory_view(tenant, i, ctx.query.select) for i in ids if tenant.is_live(i)]
+    if len(ids) > GET_BY_IDS_MAX:
+        raise BadRequest(f"The number of ids must not exceed {GET_BY_IDS_MAX}.")
+    found = reads.live_directory_objects(tenant, ids, ctx.query.select)
     return Result(200, page(found, context=context_url(ctx.base, ctx.version,
                                                        "directoryObjects")))
+
+
+def _only(body: Json, allowed: frozenset[str]) -> Json:
+    """Refuse a request body carrying a property outside `allowed`, as Graph does."""
+    extra = set(body) - allowed
+    if extra:
+        raise BadRequest(f"Invalid property '{sorted(extra)[0]}'.")
+    return body

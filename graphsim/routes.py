@@ -1,50 +1,346 @@
 """The route table: which handler answers (method, path), shared by `/v1.0` and `/beta`.
 
-Paths are matched segment by segment after the version. A collection prefix (e.g.
-`identity/conditionalAccess/policies`) names a collection; what follows picks the handler.
+`ROUTES` is the whole URL surface as rows of (methods, path pattern) -> handler, as moto's
+`urls.py` is; a `beta=True` row exists only under `/beta`. A pattern segment is a literal,
+`a|b` (either literal), `{name}` expanded from the rules when the table is built (`{collection}`,
+`{cast}`, `{link}`, ...) or `{name:kind}` matched per request (`id`: any segment but a type
+cast, `type`: a `microsoft.graph.*` cast, `key`: anything, `bin_key`: anything but a bin's
+type cast).
+
+A request is matched segment by segment, literals before wildcards, backing up when a branch
+leads nowhere (`users/delta` is the delta function, `users/delta/manager` a user's manager).
+The deepest segment no branch could match is named in Graph's 400 "Resource not found for the
+segment '…'": Graph names the first segment its URI parser cannot resolve, not the first of
+the path (`me/extensions` names 'extensions':
+https://github.com/microsoftgraph/python-sample-auth/issues/20). A known path with a method it
+lacks answers 405.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from graphsim import delta_handler, handlers
 from graphsim.context import Ctx
 from graphsim.errors import BadRequest, MethodNotAllowed, resource_not_found
-from graphsim.model.deletion import CA_BIN
 from graphsim.model.tenant import Tenant
 from graphsim.render import Result
-from graphsim.rules import RULES
+from graphsim.rules import LINK_NAVS, RULES, SINGLE_VALUED_NAVS
 
-COLLECTION_PATHS: dict[tuple[str, ...], str] = {
-    ("users",): "users",
-    ("groups",): "groups",
-    ("applications",): "applications",
-    ("servicePrincipals",): "servicePrincipals",
-    ("oauth2PermissionGrants",): "oauth2PermissionGrants",
-    ("identity", "conditionalAccess", "policies"): "conditionalAccessPolicies",
-    ("identity", "conditionalAccess", "namedLocations"): "namedLocations",
+COLLECTION_PATHS: dict[str, str] = {
+    "users": "users",
+    "groups": "groups",
+    "applications": "applications",
+    "servicePrincipals": "servicePrincipals",
+    "oauth2PermissionGrants": "oauth2PermissionGrants",
+    "identity/conditionalAccess/policies": "conditionalAccessPolicies",
+    "identity/conditionalAccess/namedLocations": "namedLocations",
 }
-DELTA = frozenset({"users", "groups", "applications", "servicePrincipals"})
-LINK_NAVS = frozenset({"members", "owners", "manager", "sponsors", "memberOf", "directReports"})
-WRITABLE_NAVS = frozenset({"members", "owners", "manager", "sponsors"})
+MULTI_REF_NAVS = frozenset({"members", "owners", "sponsors"})  # POST $ref, DELETE {id}/$ref
 ASSIGNMENT_NAVS = frozenset({"appRoleAssignedTo", "appRoleAssignments"})
+CA_BINS = {"policies": "conditionalAccessPolicies", "namedLocations": "namedLocations"}
+# directory/deletedItems/{cast}: every directory type's cast -> (collection, type name)
+DELETED_CASTS: dict[str, tuple[str, str]] = {
+    f"microsoft.graph.{type_name}": (rule.name, type_name)
+    for rule in RULES.values() if rule.deleted_cast
+    for type_name in (rule.base_type, *rule.casts.values())
+}
+DELTA = "delta|delta()"
+RESTORE = "restore|microsoft.graph.restore"
+ANY = ("GET", "POST", "PATCH", "PUT", "DELETE")
 _ALT_KEY = re.compile(r"^(\w+)\((appId|uniqueName)='([^']+)'\)$")
 
-Handler = Callable[[], Result]
+
+@dataclass(frozen=True)
+class Call:
+    """One matched request: the tenant, the parsed request and the path's named values."""
+
+    tenant: Tenant
+    ctx: Ctx
+    delta: delta_handler.DeltaPolicy
+    params: dict[str, str]
+
+    def __getitem__(self, name: str) -> str:
+        return self.params[name]
+
+    @property
+    def collection(self) -> str:
+        return self.params["collection"]
+
+    @property
+    def object_id(self) -> str:
+        """Graph addresses a user by id or userPrincipalName (users/{id | userPrincipalName})."""
+        return _object_key(self.tenant, self.collection, self.params["id"])
+
+
+Handler = Callable[[Call], Result]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One row: these methods on this path pattern call this handler."""
+
+    methods: str  # space-separated
+    pattern: str
+    handler: Handler
+    beta: bool = False  # only under /beta
+    collections: frozenset[str] | None = None  # {collection} limited to these
+
+
+def _links(c: str) -> set[str]:
+    return set(LINK_NAVS & (RULES[c].navigations | {"sponsors"}))
+
+
+# {name} segments expanded when the table is built: literal (may hold "/") -> the value.
+_EXPAND: dict[str, Callable[[dict[str, str]], dict[str, str]]] = {
+    "collection": lambda p: dict(COLLECTION_PATHS),
+    "cast": lambda p: {c: c for c in RULES[p["collection"]].casts},
+    "link": lambda p: {n: n for n in _links(p["collection"])},
+    "multi_ref": lambda p: {n: n for n in _links(p["collection"]) & MULTI_REF_NAVS},
+    "single_ref": lambda p: {n: n for n in _links(p["collection"]) & SINGLE_VALUED_NAVS},
+    "assignments": lambda p: {n: n for n in ASSIGNMENT_NAVS & RULES[p["collection"]].navigations},
+    "deleted": lambda p: {c: c for c in DELETED_CASTS},
+    "ca_bin": lambda p: dict(CA_BINS),
+}
+# {name:kind} segments matched per request.
+_WILDCARDS: dict[str, Callable[[str], bool]] = {
+    "id": lambda s: not s.startswith("microsoft.graph."),
+    "type": lambda s: s.startswith("microsoft.graph."),
+    "key": lambda s: True,
+    "bin_key": lambda s: s not in DELETED_CASTS,  # a known cast lists the bin instead
+}
+
+
+def _refuse(call: Call) -> Result:
+    """Graph has no delta function on this collection."""
+    raise not_found_segment("delta")
+
+
+def _bin_without_cast(call: Call) -> Result:
+    raise BadRequest("Listing deleted items requires a type cast segment, e.g. "
+                     "directory/deletedItems/microsoft.graph.user.", code="BadRequest")
+
+
+def _bin_list(call: Call) -> Result:
+    collection, type_name = DELETED_CASTS[call["deleted"]]
+    base = RULES[collection].base_type == type_name
+    return handlers.list_bin(call.tenant, call.ctx, (collection,),
+                             None if base else type_name, "directory/deletedItems")
+
+
+def _ca_bin_list(call: Call) -> Result:
+    segment = next(k for k, v in CA_BINS.items() if v == call["ca_bin"])
+    return handlers.list_bin(call.tenant, call.ctx, (call["ca_bin"],), None,
+                             f"identity/conditionalAccess/deletedItems/{segment}")
+
+
+_H = handlers
+ROUTES: tuple[Route, ...] = (
+    # collections
+    Route("GET", "{collection}", lambda c: _H.list_collection(c.tenant, c.ctx, c.collection, None)),
+    Route("POST", "{collection}", lambda c: _H.create(c.tenant, c.ctx, c.collection, None)),
+    Route("GET", "{collection}/{cast}",
+          lambda c: _H.list_collection(c.tenant, c.ctx, c.collection, c["cast"])),
+    Route("POST", "{collection}/{cast}", lambda c: _H.create(c.tenant, c.ctx, c.collection,
+                                                              c["cast"])),
+    Route("GET", f"{{collection}}/{DELTA}",
+          lambda c: delta_handler.delta(c.tenant, c.ctx, c.collection, c.delta),
+          collections=frozenset(r.name for r in RULES.values() if r.delta)),
+    Route(" ".join(ANY), f"{{collection}}/{DELTA}", _refuse,
+          collections=frozenset(r.name for r in RULES.values() if not r.delta)),
+    Route("GET", "{collection}/$count",
+          lambda c: _H.count_collection(c.tenant, c.ctx, c.collection)),
+    # one object
+    Route("GET", "{collection}/{id:id}",
+          lambda c: _H.get_object(c.tenant, c.ctx, c.collection, c.object_id)),
+    Route("PATCH", "{collection}/{id:id}",
+          lambda c: _H.update(c.tenant, c.ctx, c.collection, c.object_id)),
+    Route("DELETE", "{collection}/{id:id}",
+          lambda c: _H.delete(c.tenant, c.ctx, c.collection, c.object_id)),
+    Route("GET", "{collection}/{id:id}/{cast}",
+          lambda c: _H.get_object(c.tenant, c.ctx, c.collection, c.object_id, c["cast"])),
+    # relationships
+    Route("GET", "{collection}/{id:id}/{link}",
+          lambda c: _H.list_links(c.tenant, c.ctx, c.collection, c.object_id, c["link"], None)),
+    Route("GET", "{collection}/{id:id}/{link}/{type:type}",
+          lambda c: _H.list_links(c.tenant, c.ctx, c.collection, c.object_id, c["link"],
+                                  c["type"])),
+    Route("GET", "{collection}/{id:id}/{link}/$ref",
+          lambda c: _H.list_links(c.tenant, c.ctx, c.collection, c.object_id, c["link"], None,
+                                  True)),
+    Route("POST", "{collection}/{id:id}/{multi_ref}/$ref",
+          lambda c: _H.add_ref(c.tenant, c.ctx, c.collection, c.object_id, c["multi_ref"])),
+    Route("DELETE", "{collection}/{id:id}/{multi_ref}/{target:key}/$ref",
+          lambda c: _H.remove_ref(c.tenant, c.ctx, c.collection, c.object_id, c["multi_ref"],
+                                  c["target"])),
+    Route("PUT", "{collection}/{id:id}/{single_ref}/$ref",
+          lambda c: _H.add_ref(c.tenant, c.ctx, c.collection, c.object_id, c["single_ref"])),
+    Route("DELETE", "{collection}/{id:id}/{single_ref}/$ref",
+          lambda c: _H.remove_ref(c.tenant, c.ctx, c.collection, c.object_id, c["single_ref"],
+                                  None)),
+    Route("GET", "{collection}/{id:id}/{assignments}",
+          lambda c: _H.list_assignments(c.tenant, c.ctx, c.collection, c.object_id,
+                                        c["assignments"])),
+    Route("POST", "{collection}/{id:id}/{assignments}",
+          lambda c: _H.create_assignment(c.tenant, c.ctx, c.collection, c.object_id,
+                                         c["assignments"])),
+    Route("GET", "{collection}/{id:id}/{assignments}/{assignment:key}",
+          lambda c: _H.get_assignment(c.tenant, c.ctx, c.collection, c.object_id,
+                                      c["assignment"])),
+    Route("DELETE", "{collection}/{id:id}/{assignments}/{assignment:key}",
+          lambda c: _H.delete_assignment(c.tenant, c.ctx, c.collection, c.object_id,
+                                         c["assignment"])),
+    # actions
+    Route("POST", "{collection}/{id:id}/addPassword",
+          lambda c: _H.add_password(c.tenant, c.ctx, c.collection, c.object_id),
+          collections=frozenset({"applications", "servicePrincipals"})),
+    Route("POST", "{collection}/{id:id}/removePassword",
+          lambda c: _H.remove_password(c.tenant, c.ctx, c.collection, c.object_id),
+          collections=frozenset({"applications", "servicePrincipals"})),
+    Route("GET PATCH", "{collection}/{id:id}/onPremisesSyncBehavior",
+          lambda c: _H.sync_behavior(c.tenant, c.ctx, c.collection, c.object_id), beta=True,
+          collections=frozenset({"users", "groups"})),
+    # recycle bins
+    Route(" ".join(ANY), "directory/deletedItems", _bin_without_cast),
+    Route("GET", "directory/deletedItems/{deleted}", _bin_list),
+    Route("GET", "directory/deletedItems/{bin_id:bin_key}",
+          lambda c: _H.get_bin_item(c.tenant, c.ctx, c["bin_id"], ca=False)),
+    Route("DELETE", "directory/deletedItems/{bin_id:bin_key}",
+          lambda c: _H.purge(c.tenant, c.ctx, c["bin_id"], ca=False)),
+    Route("POST", f"directory/deletedItems/{{bin_id:bin_key}}/{RESTORE}",
+          lambda c: _H.restore(c.tenant, c.ctx, c["bin_id"], ca=False)),
+    Route("GET", "identity/conditionalAccess/deletedItems/{ca_bin}", _ca_bin_list, beta=True),
+    Route("GET", "identity/conditionalAccess/deletedItems/{ca_bin}/{bin_id:key}",
+          lambda c: _H.get_bin_item(c.tenant, c.ctx, c["bin_id"], ca=True,
+                                    collection=c["ca_bin"]), beta=True),
+    Route("DELETE", "identity/conditionalAccess/deletedItems/{ca_bin}/{bin_id:key}",
+          lambda c: _H.purge(c.tenant, c.ctx, c["bin_id"], ca=True), beta=True),
+    Route("POST", f"identity/conditionalAccess/deletedItems/{{ca_bin}}/{{bin_id:key}}/{RESTORE}",
+          lambda c: _H.restore(c.tenant, c.ctx, c["bin_id"], ca=True, collection=c["ca_bin"]),
+          beta=True),
+    # singletons and tenant-wide reads
+    Route("GET PATCH", "policies/authorizationPolicy",
+          lambda c: _H.singleton(c.tenant, c.ctx, "authorizationPolicy")),
+    Route("GET PATCH", "policies/authorizationPolicy/authorizationPolicy",
+          lambda c: _H.singleton(c.tenant, c.ctx, "authorizationPolicy"), beta=True),
+    Route("GET PATCH", "policies/authenticationMethodsPolicy",
+          lambda c: _H.singleton(c.tenant, c.ctx, "authenticationMethodsPolicy")),
+    Route("GET", "policies/authenticationMethodsPolicy/authenticationMethodConfigurations",
+          lambda c: _H.method_configurations(c.tenant, c.ctx, None)),
+    Route("GET PATCH",
+          "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{config:key}",
+          lambda c: _H.method_configurations(c.tenant, c.ctx, c["config"])),
+    Route("GET", "organization", lambda c: _H.organization(c.tenant, c.ctx, None)),
+    Route("GET PATCH", "organization/{org:key}",
+          lambda c: _H.organization(c.tenant, c.ctx, c["org"])),
+    Route("GET", "auditLogs/directoryAudits", lambda c: _H.audits(c.tenant, c.ctx, None)),
+    Route("GET", "auditLogs/directoryAudits/{audit:key}",
+          lambda c: _H.audits(c.tenant, c.ctx, c["audit"])),
+    Route("POST", "directoryObjects/getByIds", lambda c: _H.get_by_ids(c.tenant, c.ctx)),
+    Route("GET", "directoryObjects/{object:key}",
+          lambda c: _H.object_by_id(c.tenant, c.ctx, c["object"])),
+)
+
+
+# ----- the table as a tree of segments ----------------------------------------------------
+
+@dataclass(frozen=True)
+class _Endpoint:
+    handler: Handler
+    fixed: dict[str, str]  # values of the expanded {name} segments
+    names: tuple[str, ...]  # names of the {name:kind} segments, in path order
+
+
+@dataclass
+class _Node:
+    literals: dict[str, _Node] = field(default_factory=dict)
+    wildcards: dict[str, _Node] = field(default_factory=dict)  # kind -> node, in insertion order
+    methods: dict[str, _Endpoint] = field(default_factory=dict)
+
+
+def _expand(pattern: list[str], fixed: dict[str, str], route: Route
+            ) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """Every concrete pattern of a row: `{name}` and `a|b` segments become literals."""
+    for index, segment in enumerate(pattern):
+        name = segment[1:-1] if segment.startswith("{") and ":" not in segment else None
+        if name is not None:
+            for literal, value in _EXPAND[name](fixed).items():
+                if name == "collection" and route.collections is not None \
+                        and value not in route.collections:
+                    continue
+                yield from _expand([*pattern[:index], *literal.split("/"),
+                                    *pattern[index + 1:]], {**fixed, name: value}, route)
+            return
+        if "|" in segment:
+            for literal in segment.split("|"):
+                yield from _expand([*pattern[:index], literal, *pattern[index + 1:]], fixed,
+                                   route)
+            return
+    yield pattern, fixed
+
+
+def _build(*, beta: bool) -> _Node:
+    root = _Node()
+    for route in ROUTES:
+        if route.beta and not beta:
+            continue
+        for pattern, fixed in _expand(route.pattern.split("/"), {}, route):
+            node, names = root, []
+            for segment in pattern:
+                if segment.startswith("{"):
+                    name, kind = segment[1:-1].split(":")
+                    names.append(name)
+                    node = node.wildcards.setdefault(kind, _Node())
+                else:
+                    node = node.literals.setdefault(segment, _Node())
+            for method in route.methods.split():
+                assert method not in node.methods, f"two rows for {method} {pattern}"
+                node.methods[method] = _Endpoint(route.handler, fixed, tuple(names))
+    return root
+
+
+_TREES = {"v1.0": _build(beta=False), "beta": _build(beta=True)}
 
 
 def not_found_segment(segment: str) -> BadRequest:
     return BadRequest(f"Resource not found for the segment '{segment}'.", code="BadRequest")
 
 
-def _allow(ctx: Ctx, table: dict[str, Handler]) -> Result:
-    handler = table.get(ctx.method)
-    if handler is None:
+def dispatch(tenant: Tenant, ctx: Ctx, *, delta: delta_handler.DeltaPolicy) -> Result:
+    """Match the request's path against the table and call the row's handler."""
+    segs = _object_cast(tenant, _alt_key(tenant, [_full_namespace(s) for s in ctx.segments]))
+    found = _match(_TREES[ctx.version], segs, 0, [])
+    if isinstance(found, int):
+        raise not_found_segment(segs[found] if found < len(segs) else segs[-1] if segs else "")
+    node, values = found
+    endpoint = node.methods.get(ctx.method)
+    if endpoint is None:
         raise MethodNotAllowed("Specified HTTP method is not allowed for the request target.")
-    return handler()
+    params = {**endpoint.fixed, **dict(zip(endpoint.names, values, strict=True))}
+    return endpoint.handler(Call(tenant, ctx, delta, params))
 
+
+def _match(node: _Node, segs: list[str], depth: int, values: list[str]
+           ) -> tuple[_Node, list[str]] | int:
+    """The first path (literals before wildcards) that reaches a row, or how deep any got."""
+    if depth == len(segs):
+        return (node, values) if node.methods else depth
+    segment, deepest = segs[depth], depth
+    child = node.literals.get(segment)
+    tries = [(child, values)] if child is not None else []
+    tries += [(sub, [*values, segment]) for kind, sub in node.wildcards.items()
+              if _WILDCARDS[kind](segment)]
+    for sub, captured in tries:
+        found = _match(sub, segs, depth + 1, captured)
+        if not isinstance(found, int):
+            return found
+        deepest = max(deepest, found)
+    return deepest
+
+
+# ----- addressing forms rewritten before matching -----------------------------------------
 
 def _full_namespace(segment: str) -> str:
     """`graph.user` is the schema's alias for `microsoft.graph.user`; Graph accepts both, and
@@ -52,210 +348,36 @@ def _full_namespace(segment: str) -> str:
     return "microsoft." + segment if segment.startswith("graph.") else segment
 
 
-def dispatch(tenant: Tenant, ctx: Ctx, *, delta: delta_handler.DeltaPolicy) -> Result:
-    segs = [_full_namespace(segment) for segment in ctx.segments]
-    if not segs:
-        raise not_found_segment("")
-    head = segs[0]
-    match = _ALT_KEY.match(head)
-    if match and match.group(1) in ("applications", "servicePrincipals"):
-        segs = [match.group(1), _alt_key(tenant, match.group(1), match.group(2),
-                                         match.group(3)), *segs[1:]]
-    for prefix, collection in COLLECTION_PATHS.items():
-        if tuple(segs[:len(prefix)]) == prefix:
-            return _collection(tenant, ctx, collection, segs[len(prefix):], delta)
-    if segs[:2] == ["directory", "deletedItems"]:
-        return _deleted_items(tenant, ctx, segs[2:])
-    if segs[:3] == ["identity", "conditionalAccess", "deletedItems"]:
-        if ctx.version != "beta":
-            raise not_found_segment("deletedItems")
-        return _ca_deleted(tenant, ctx, segs[3:])
-    if segs == ["policies", "authorizationPolicy"] or (
-        ctx.version == "beta" and segs == ["policies", "authorizationPolicy",
-                                           "authorizationPolicy"]):
-        return _allow(ctx, {m: lambda: handlers.singleton(tenant, ctx, "authorizationPolicy")
-                            for m in ("GET", "PATCH")})
-    if segs[:2] == ["policies", "authenticationMethodsPolicy"]:
-        rest = segs[2:]
-        if not rest:
-            return _allow(ctx, {m: lambda: handlers.singleton(
-                tenant, ctx, "authenticationMethodsPolicy") for m in ("GET", "PATCH")})
-        if rest[0] == "authenticationMethodConfigurations" and len(rest) <= 2:
-            config = rest[1] if len(rest) == 2 else None
-            methods = ("GET", "PATCH") if config else ("GET",)
-            return _allow(ctx, {m: lambda: handlers.method_configurations(tenant, ctx, config)
-                                for m in methods})
-        raise not_found_segment(rest[0])
-    if head == "organization" and len(segs) <= 2:
-        org_id = segs[1] if len(segs) == 2 else None
-        methods = ("GET", "PATCH") if org_id else ("GET",)
-        return _allow(ctx, {m: lambda: handlers.organization(tenant, ctx, org_id)
-                            for m in methods})
-    if segs[:2] == ["auditLogs", "directoryAudits"] and len(segs) <= 3:
-        audit_id = segs[2] if len(segs) == 3 else None
-        return _allow(ctx, {"GET": lambda: handlers.audits(tenant, ctx, audit_id)})
-    if head == "directoryObjects" and len(segs) == 2:
-        if segs[1] == "getByIds":
-            return _allow(ctx, {"POST": lambda: handlers.get_by_ids(tenant, ctx)})
-        return _allow(ctx, {"GET": lambda: handlers.object_by_id(tenant, ctx, segs[1])})
-    raise not_found_segment(head)
-
-
-def _alt_key(tenant: Tenant, collection: str, key: str, value: str) -> str:
+def _alt_key(tenant: Tenant, segs: list[str]) -> list[str]:
+    """`applications(appId='…')` and `(uniqueName='…')` address the object they name."""
+    match = _ALT_KEY.match(segs[0]) if segs else None
+    if match is None or match.group(1) not in ("applications", "servicePrincipals"):
+        return segs
+    collection, key, value = match.groups()
     for _, obj in tenant.stores[collection].scan():
         if obj.get(key) == value:
-            return str(obj["id"])
+            return [collection, str(obj["id"]), *segs[1:]]
     raise resource_not_found(value)
 
 
-def _cast(rule_name: str, segment: str) -> str | None:
-    if segment in RULES[rule_name].casts:
-        return segment
-    return None
-
-
-def _collection(
-    tenant: Tenant, ctx: Ctx, name: str, rest: list[str], delta: delta_handler.DeltaPolicy
-) -> Result:
-    if not rest:
-        return _allow(ctx, {"GET": lambda: handlers.list_collection(tenant, ctx, name, None),
-                            "POST": lambda: handlers.create(tenant, ctx, name, None)})
-    first = rest[0]
-    if first.startswith("microsoft.graph."):
-        cast = _cast(name, first)
-        if cast is None or len(rest) > 1:
-            raise not_found_segment(first)
-        return _allow(ctx, {"GET": lambda: handlers.list_collection(tenant, ctx, name, cast),
-                            "POST": lambda: handlers.create(tenant, ctx, name, cast)})
-    if first in ("delta", "microsoft.graph.delta()", "delta()") and len(rest) == 1:
-        if name not in DELTA:
-            raise not_found_segment("delta")
-        return _allow(ctx, {"GET": lambda: delta_handler.delta(tenant, ctx, name, delta)})
-    if first == "$count" and len(rest) == 1:
-        return _allow(ctx, {"GET": lambda: handlers.count_collection(tenant, ctx, name)})
-    # Graph addresses a user by id or userPrincipalName (users/{id | userPrincipalName}).
-    object_id = tenant.upn_index.get(first.lower(), first) if name == "users" else first
-    if len(rest) == 1:
-        return _allow(ctx, {
-            "GET": lambda: handlers.get_object(tenant, ctx, name, object_id),
-            "PATCH": lambda: handlers.update(tenant, ctx, name, object_id),
-            "DELETE": lambda: handlers.delete(tenant, ctx, name, object_id),
-        })
-    return _object_path(tenant, ctx, name, object_id, rest[1:])
-
-
-def _object_path(tenant: Tenant, ctx: Ctx, name: str, object_id: str,
-                 rest: list[str]) -> Result:
-    nav = rest[0]
-    if nav.startswith("microsoft.graph.") and _cast(name, nav):
-        if len(rest) == 1:
-            return _allow(ctx, {"GET": lambda: handlers.get_object(tenant, ctx, name,
-                                                                   object_id, nav)})
-        # /{id}/microsoft.graph.agentIdentity/sponsors: the cast must match the object
-        if tenant.find(name, object_id).get("@odata.type") != f"#{nav}":
+def _object_cast(tenant: Tenant, segs: list[str]) -> list[str]:
+    """`{collection}/{id}/{cast}/{nav}…` reaches the object's navigations only if the object
+    is of that type (404 otherwise); then the cast segment adds nothing and is dropped."""
+    for path, collection in COLLECTION_PATHS.items():
+        size = path.count("/") + 1
+        if "/".join(segs[:size]) != path or len(segs) < size + 3:
+            continue
+        object_id, cast = segs[size], segs[size + 1]
+        if not _WILDCARDS["id"](object_id) or cast not in RULES[collection].casts:
+            return segs
+        object_id = _object_key(tenant, collection, object_id)
+        if tenant.find(collection, object_id).get("@odata.type") != f"#{cast}":
             raise resource_not_found(object_id)
-        rest = rest[1:]
-        nav = rest[0]
-    if nav in LINK_NAVS and nav in RULES[name].navigations | {"sponsors"}:
-        return _links(tenant, ctx, name, object_id, nav, rest[1:])
-    if nav in ASSIGNMENT_NAVS and nav in RULES[name].navigations:
-        if len(rest) == 1:
-            return _allow(ctx, {
-                "GET": lambda: handlers.list_assignments(tenant, ctx, name, object_id, nav),
-                "POST": lambda: handlers.create_assignment(tenant, ctx, name, object_id, nav)})
-        if len(rest) == 2:
-            return _allow(ctx, {
-                "GET": lambda: handlers.get_assignment(tenant, ctx, name, object_id, rest[1]),
-                "DELETE": lambda: handlers.delete_assignment(tenant, ctx, name, object_id,
-                                                             rest[1])})
-    if nav in ("addPassword", "removePassword") and len(rest) == 1 and name in (
-            "applications", "servicePrincipals"):
-        action = handlers.add_password if nav == "addPassword" else handlers.remove_password
-        return _allow(ctx, {"POST": lambda: action(tenant, ctx, name, object_id)})
-    if nav == "onPremisesSyncBehavior" and len(rest) == 1 and name in ("users", "groups"):
-        if ctx.version != "beta":
-            raise not_found_segment(nav)
-        return _allow(ctx, {m: lambda: handlers.sync_behavior(tenant, ctx, name, object_id)
-                            for m in ("GET", "PATCH")})
-    raise not_found_segment(nav)
+        if _WILDCARDS["type"](segs[size + 2]):  # one cast, not two
+            raise not_found_segment(segs[size + 2])
+        return [*segs[:size + 1], *segs[size + 2:]]
+    return segs
 
 
-def _links(tenant: Tenant, ctx: Ctx, name: str, object_id: str, nav: str,
-           rest: list[str]) -> Result:
-    if not rest:
-        return _allow(ctx, {"GET": lambda: handlers.list_links(tenant, ctx, name, object_id,
-                                                               nav, None)})
-    if rest == ["$ref"]:
-        table: dict[str, Handler] = {
-            "GET": lambda: handlers.list_links(tenant, ctx, name, object_id, nav, None, True)}
-        if nav in WRITABLE_NAVS:
-            verb = "PUT" if nav == "manager" else "POST"
-            table[verb] = lambda: handlers.add_ref(tenant, ctx, name, object_id, nav)
-            if nav == "manager":
-                table["DELETE"] = lambda: handlers.remove_ref(tenant, ctx, name, object_id,
-                                                              nav, None)
-        return _allow(ctx, table)
-    if len(rest) == 1 and rest[0].startswith("microsoft.graph."):
-        cast = rest[0]
-        return _allow(ctx, {"GET": lambda: handlers.list_links(tenant, ctx, name, object_id,
-                                                               nav, cast)})
-    if len(rest) == 2 and rest[1] == "$ref" and nav in WRITABLE_NAVS - {"manager"}:
-        return _allow(ctx, {"DELETE": lambda: handlers.remove_ref(tenant, ctx, name, object_id,
-                                                                  nav, rest[0])})
-    raise not_found_segment(rest[0])
-
-
-DELETED_CASTS = {
-    "microsoft.graph.user": (("users",), "user"),
-    "microsoft.graph.agentUser": (("users",), "agentUser"),
-    "microsoft.graph.group": (("groups",), "group"),
-    "microsoft.graph.application": (("applications",), "application"),
-    "microsoft.graph.agentIdentityBlueprint": (("applications",), "agentIdentityBlueprint"),
-    "microsoft.graph.servicePrincipal": (("servicePrincipals",), "servicePrincipal"),
-    "microsoft.graph.agentIdentity": (("servicePrincipals",), "agentIdentity"),
-    "microsoft.graph.agentIdentityBlueprintPrincipal": (
-        ("servicePrincipals",), "agentIdentityBlueprintPrincipal"),
-}
-
-
-def _deleted_items(tenant: Tenant, ctx: Ctx, rest: list[str]) -> Result:
-    if not rest:
-        raise BadRequest("Listing deleted items requires a type cast segment, e.g. "
-                         "directory/deletedItems/microsoft.graph.user.", code="BadRequest")
-    first = rest[0]
-    if first in DELETED_CASTS:
-        if len(rest) != 1:
-            raise not_found_segment(rest[1])
-        collections, type_name = DELETED_CASTS[first]
-        base = RULES[collections[0]].base_type == type_name
-        return _allow(ctx, {"GET": lambda: handlers.list_bin(
-            tenant, ctx, collections, None if base else type_name, "directory/deletedItems")})
-    if len(rest) == 1:
-        return _allow(ctx, {
-            "GET": lambda: handlers.get_bin_item(tenant, ctx, first, ca=False),
-            "DELETE": lambda: handlers.purge(tenant, ctx, first, ca=False)})
-    if len(rest) == 2 and rest[1] in ("restore", "microsoft.graph.restore"):
-        return _allow(ctx, {"POST": lambda: handlers.restore(tenant, ctx, first, ca=False)})
-    raise not_found_segment(rest[1])
-
-
-def _ca_deleted(tenant: Tenant, ctx: Ctx, rest: list[str]) -> Result:
-    kinds = {"policies": "conditionalAccessPolicies", "namedLocations": "namedLocations"}
-    if not rest or rest[0] not in kinds:
-        raise not_found_segment(rest[0] if rest else "deletedItems")
-    collection = kinds[rest[0]]
-    assert collection in CA_BIN
-    if len(rest) == 1:
-        context = f"identity/conditionalAccess/deletedItems/{rest[0]}"
-        return _allow(ctx, {"GET": lambda: handlers.list_bin(
-            tenant, ctx, (collection,), None, context)})
-    object_id = rest[1]
-    if len(rest) == 2:
-        return _allow(ctx, {
-            "GET": lambda: handlers.get_bin_item(tenant, ctx, object_id, ca=True,
-                                                 collection=collection),
-            "DELETE": lambda: handlers.purge(tenant, ctx, object_id, ca=True)})
-    if len(rest) == 3 and rest[2] in ("restore", "microsoft.graph.restore"):
-        return _allow(ctx, {"POST": lambda: handlers.restore(tenant, ctx, object_id, ca=True,
-                                                             collection=collection)})
-    raise not_found_segment(rest[2])
+def _object_key(tenant: Tenant, collection: str, key: str) -> str:
+    return tenant.upn_index.get(key.lower(), key) if collection == "users" else key

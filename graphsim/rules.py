@@ -206,6 +206,23 @@ LINK_TARGETS: dict[str, frozenset[str]] = {
 MAX_BIND_PER_REQUEST = 20
 # `$expand` of a multi-valued relationship returns at most this many items.
 MAX_EXPAND = 20
+# Relationships read (and `$expand`-ed) as directory objects; the reverse ones are read from
+# the forward link (memberOf from members, directReports from manager). A single-valued one is
+# one object, set with PUT $ref, and a 404 while unset.
+LINK_NAVS = frozenset({"members", "owners", "manager", "sponsors", "memberOf", "directReports"})
+REVERSE_NAVS = {"memberOf": "members", "directReports": "manager"}
+SINGLE_VALUED_NAVS = frozenset({"manager"})
+# Page maxima of lists that are not collections: relationships, recycle bins, assignments
+# ($top up to 999) and directoryAudits (up to 1,000).
+LIST_MAX_TOP = 999
+AUDIT_MAX_TOP = 1000
+BIN_ORDERABLE = frozenset({"deletedDateTime", "displayName"})
+AUDIT_FILTERABLE = frozenset({"activityDateTime", "activityDisplayName", "category",
+                              "operationType", "targetResources", "result", "loggedByService"})
+GET_BY_IDS_MAX = 1000
+# The only properties these request bodies may carry.
+REF_BODY = frozenset({"@odata.id"})
+RESTORE_BODY = frozenset({"autoReconcileProxyConflict", "newUserPrincipalName"})
 SOFT_DELETE_RETENTION_DAYS = 30
 # Deleting a blueprint principal soft-deletes its agent identities and their agent users in
 # the background (graph.md 5); Graph gives no figure, so this is the simulator's choice.

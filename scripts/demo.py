@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from graphsim.demo import start, stop
+from graphsim import launch
+from graphsim.demo import SERVE_ARGS
 
 ATTACKER = "user:mallory@contoso.example"
 
@@ -86,8 +87,8 @@ def show(report: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    proc, url = start()
-    try:
+    with launch.running(*SERVE_ARGS) as server:
+        url = server.url
         with tempfile.TemporaryDirectory(prefix="entra-backup-demo-") as folder:
             env = {**os.environ, "ENTRA_BACKUP_GRAPH_URL": url,
                    "ENTRA_BACKUP_GRAPH_TOKEN": "app:entra-backup-demo",
@@ -106,8 +107,6 @@ def main() -> int:
             html = Path(tempfile.gettempdir()) / f"entra-backup-report-{snap['snapshotId']}.html"
             cli(env, "diff", snap["snapshotId"], "--format", "html", "--out", str(html))
             print(f"== HTML report (open offline): {html}")
-    finally:
-        stop(proc)
     return 0
 
 

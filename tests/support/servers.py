@@ -4,23 +4,23 @@
 `ENTRA_BACKUP_TEST_STORAGE` (an Azurite connection string) to CMD, runs it and stops the
 server whatever happens. The pytest fixtures use the same functions when the variable is unset,
 so `pytest` alone works too. graphsim is started per test worker by the fixtures, because its
-state is mutable and tests reset it.
+state is mutable and tests reset it, through `graphsim.launch` (the launcher the benchmarks
+and demos use too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from graphsim import launch
+from graphsim.launch import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -47,28 +47,6 @@ def wait_for_port(port: int, *, proc: subprocess.Popen[bytes], timeout: float = 
             return
         time.sleep(0.05)
     raise RuntimeError(f"server did not listen on port {port} within {timeout:.0f}s")
-
-
-@dataclass
-class Server:
-    """A running server process and how to reach it."""
-
-    proc: subprocess.Popen[bytes]
-    url: str
-    workdir: Path | None = None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:  # graphsim's address pipe; unclosed it warns
-            self.proc.stdout.close()
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def azurite_connection_string(blob: int, queue: int, table: int) -> str:
@@ -105,27 +83,7 @@ def start_azurite() -> Server:
 
 def start_graphsim(*args: str) -> Server:
     """Start `graphsim serve` on a free port; extra CLI arguments are passed through."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "graphsim", "serve", "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    if "listening on " not in line:
-        proc.kill()
-        raise RuntimeError(f"graphsim did not start: {line!r}")
-    url = line.strip().rsplit("listening on ", 1)[1]
-    return Server(proc, url)
-
-
-@contextlib.contextmanager
-def running(server: Server) -> Iterator[Server]:
-    try:
-        yield server
-    finally:
-        server.stop()
+    return launch.start(*args, quiet=True, cwd=ROOT)
 
 
 def main(argv: list[str]) -> int:
@@ -135,9 +93,11 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m tests.support.servers -- COMMAND...", file=sys.stderr)
         return 2
-    with running(start_azurite()) as azurite:
-        env = dict(os.environ, **{STORAGE_ENV: azurite.url})
-        return subprocess.call(argv, env=env)
+    azurite = start_azurite()
+    try:
+        return subprocess.call(argv, env=dict(os.environ, **{STORAGE_ENV: azurite.url}))
+    finally:
+        azurite.stop()
 
 
 if __name__ == "__main__":
