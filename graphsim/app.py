@@ -28,7 +28,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from graphsim import control, latency, seed, synthetic
-from graphsim.clock import SimClock, iso
+from graphsim.clock import SimClock
 from graphsim.context import Ctx
 from graphsim.delta_handler import DeltaPolicy
 from graphsim.errors import (

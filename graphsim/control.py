@@ -109,12 +109,14 @@ def _reset(sim: Simulator, body: dict[str, Any]) -> Response:
 
 
 _CONFIG_TYPES = {"throttle": str, "latency_model": str, "time_scale": float,
-                 "latency_ms": float, "fail_rate": float, "drop_rate": float, "spurious_429_rate": float, "ca_rate_per_second": float,
+                 "latency_ms": float, "fail_rate": float, "drop_rate": float,
+                 "spurious_429_rate": float, "ca_rate_per_second": float,
                  "delta_token_ttl_seconds": float, "delta_reset_rate": float,
                  "delta_replay": int, "agent_cascade_seconds": float,
                  "replication_delay_ms": float}
 _CONFIG_ALIASES = {"timeScale": "time_scale", "latencyMs": "latency_ms",
-                   "latencyModel": "latency_model", "failRate": "fail_rate", "dropRate": "drop_rate",
+                   "latencyModel": "latency_model", "failRate": "fail_rate",
+                   "dropRate": "drop_rate",
                    "spurious429Rate": "spurious_429_rate", "caRatePerSecond": "ca_rate_per_second",
                    "deltaTokenTtlSeconds": "delta_token_ttl_seconds",
                    "deltaResetRate": "delta_reset_rate", "deltaReplay": "delta_replay",
