@@ -3,6 +3,9 @@
     entra-backup [--graph-url URL] [--store ADDR] [--tenant ID] snapshot [--json] [--kind K]...
     entra-backup ... backups list [--json]
     entra-backup ... verify SNAPSHOT_ID [--json]
+    entra-backup ... diff SNAPSHOT_ID [...]
+    entra-backup ... recover SNAPSHOT_ID [...]     (cli_recover.py)
+    entra-backup ... history [--json]
 
 Global options may come before or after the command. Errors are one line on stderr and a
 non-zero exit, never a traceback: 2 for usage and bad input, 1 when the work failed.
@@ -23,6 +26,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from entra_backup import cli_recover
 from entra_backup.errors import EntraBackupError, GraphRequestError, SnapshotNotFoundError
 from entra_backup.kinds import ALL_KINDS, get_kind
 from entra_backup.types import Json
@@ -91,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _globals(verify, defaults=False)
     verify.add_argument("snapshot_id")
     verify.add_argument("--json", action="store_true")
+    cli_recover.add_parsers(commands, lambda sub: _globals(sub, defaults=False))
     return parser
 
 
@@ -105,6 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify(args)
         if args.command == "diff":
             return asyncio.run(_diff(args))
+        if args.command == "recover":
+            store = _store(args)
+            return asyncio.run(cli_recover.recover(
+                args, store=store, tenant=_resolve_tenant(args, store),
+                graph_url=_graph_url(args), graph=_graph, usage_error=UsageError))
+        if args.command == "history":
+            store = _store(args)
+            return cli_recover.history(args, tenant=_resolve_tenant(args, store))
     except UsageError as exc:
         _fail(str(exc))
         return EXIT_USAGE

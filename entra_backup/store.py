@@ -41,6 +41,8 @@ DEFAULT_CONTAINER = "snapshots"
 REPORTS_AREA = "reports"  # reserved: never a tenant id
 RECOVERIES_AREA = "recoveries"  # recovery plans, beside the reports
 AREAS = frozenset({REPORTS_AREA, RECOVERIES_AREA})
+JOBS_AREA = "jobs"  # a folder store's recovery history (entra_backup.jobs)
+RESERVED = AREAS | {JOBS_AREA}  # never tenant ids
 MANIFEST = "manifest.json"
 _MIB = 1024 * 1024
 # Small transfers keep memory bounded (SDK defaults: 64 MiB single put, 32 MiB first get). Gets
@@ -222,7 +224,7 @@ class FolderStore(SnapshotStore):
 
     def list_tenants(self) -> list[str]:
         return sorted(e.name for e in self._entries("")
-                      if e.is_dir() and _TENANT_ID.fullmatch(e.name) and e.name not in AREAS)
+                      if e.is_dir() and _TENANT_ID.fullmatch(e.name) and e.name not in RESERVED)
 
     def area(self, name: str) -> FolderStore:
         if name not in AREAS:
@@ -410,7 +412,7 @@ class BlobStore(SnapshotStore):
 
     def list_tenants(self) -> list[str]:
         return sorted(name for name in self._names("", walk=True)
-                      if _TENANT_ID.fullmatch(name) and name not in AREAS)
+                      if _TENANT_ID.fullmatch(name) and name not in RESERVED)
 
     def area(self, name: str) -> BlobStore:
         if name not in AREAS:

@@ -1,10 +1,11 @@
-"""`make demo`: snapshot -> incident -> difference report, end to end on a local tenant.
+"""`make demo`: snapshot -> incident -> difference report -> recovery, end to end locally.
 
 Starts graphsim with a ~2,000-object synthetic tenant, takes a snapshot with the
 `entra-backup` CLI into a throwaway folder store, makes three incident-like changes through
 Graph as an "attacker" (a user removed from a group, a user added to a Conditional Access
 exclusion, a user deleted), then runs `entra-backup diff` and prints the report, and writes
-the HTML export beside it. Everything it starts is stopped at the end.
+the HTML export beside it; then a dry run of the recovery, the recovery itself and its
+verification, which must show nothing left. Everything it starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -86,6 +87,24 @@ def show(report: dict[str, Any]) -> None:
             print(f"    {link['link']}: +{len(link['added'])} -{len(link['removed'])}")
 
 
+def recover(env: dict[str, str], snapshot_id: str) -> None:
+    plan = json.loads(cli(env, "recover", snapshot_id, "--dry-run", "--json"))
+    print(f"== recovery plan (dry run, nothing written): {len(plan['plan'])} steps")
+    for step in plan["plan"]:
+        print(f"  {step['step']:>3} {step['action']:<10} {step['kind']} "
+              f"{step['displayName']!r}")
+    done = json.loads(cli(env, "recover", snapshot_id, "--yes", "--json"))
+    print(f"== recovery {done['recoveryId']}: {done['status']}")
+    for row in done["results"]:
+        print(f"  {row['action']:<10} {row['kind']} {row['id']}: {row['outcome']}"
+              + (f" ({row['detail']})" if row["detail"] else ""))
+    left = done["verification"]["remaining"]
+    print(f"== verification: {left} difference(s) left"
+          + (" - the tenant is back at its snapshot" if left == 0 else ""))
+    if left:
+        raise SystemExit("the recovery left differences behind")
+
+
 def main() -> int:
     with launch.running(*SERVE_ARGS) as server:
         url = server.url
@@ -107,6 +126,7 @@ def main() -> int:
             html = Path(tempfile.gettempdir()) / f"entra-backup-report-{snap['snapshotId']}.html"
             cli(env, "diff", snap["snapshotId"], "--format", "html", "--out", str(html))
             print(f"== HTML report (open offline): {html}")
+            recover(env, snap["snapshotId"])
     return 0
 
 
