@@ -15,12 +15,14 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from entra_backup.types import Json
 
 Globals = Callable[[argparse.ArgumentParser], None]
 BREAK_GLASS_ENV = "ENTRA_BACKUP_BREAK_GLASS"
+HISTORY_DAYS_ENV = "ENTRA_BACKUP_HISTORY_DAYS"
 
 
 def add_parsers(commands: Any, with_globals: Globals) -> None:
@@ -46,6 +48,19 @@ def add_parsers(commands: Any, with_globals: Globals) -> None:
     history.add_argument("--json", action="store_true")
 
 
+def history_days(usage_error: type[Exception]) -> int:
+    """How long recovery history is kept (ENTRA_BACKUP_HISTORY_DAYS, default a year)."""
+    from entra_backup.jobs import DEFAULT_KEEP_DAYS
+
+    text = os.environ.get(HISTORY_DAYS_ENV, "").strip()
+    if not text:
+        return int(DEFAULT_KEEP_DAYS)
+    if not text.isdigit() or int(text) < 1:
+        raise usage_error(f"{HISTORY_DAYS_ENV} must be a whole number of days >= 1, "
+                          f"not {text!r}")
+    return int(text)
+
+
 def break_glass_accounts() -> list[str]:
     """Object ids of accounts no recovered blocking CA policy may cover (comma-separated)."""
     return [a.strip() for a in os.environ.get(BREAK_GLASS_ENV, "").split(",") if a.strip()]
@@ -69,6 +84,7 @@ async def recover(args: argparse.Namespace, *, store: Any, tenant: str, graph_ur
     from entra_backup.verify import verify_snapshot
 
     validate_snapshot_id(args.snapshot_id)
+    keep_days = history_days(usage_error)
     if args.wave_size < 1:
         raise usage_error("--wave-size must be at least 1")
     selection = Selection(kinds=args.kind, object_ids=args.object_ids).validated()
@@ -112,6 +128,7 @@ async def recover(args: argparse.Namespace, *, store: Any, tenant: str, graph_ur
         await run_waves(session, store, jobs, tenant, plan["recoveryId"],
                         wave_size=args.wave_size, progress=_progress(args.json))
         job = await verify_recovery(store, session, jobs, tenant, plan["recoveryId"])
+    jobs.purge(now=datetime.now(UTC), keep_days=keep_days)  # history ages out, never sooner
     entries = job.pop("verificationEntries")
     results = list(jobs.iter_results(tenant, plan["recoveryId"]))
     document = summary_of(job, results, entries)

@@ -107,6 +107,9 @@ def test_bad_input_is_one_line_and_writes_nothing(sim: Sim, cli_env: dict[str, s
                         env=cli_env), 2, "selection matches no change")
     _one_line_error(run("recover", snapshot, "--report", "20200101T000000.000Z", "--yes",
                         env=cli_env), 1, "no report")
+    _one_line_error(run("recover", snapshot, "--yes",
+                        env={**cli_env, "ENTRA_BACKUP_HISTORY_DAYS": "soon"}), 2,
+                    "ENTRA_BACKUP_HISTORY_DAYS")
     assert _writes(sim) == writes
     store = Path(cli_env["ENTRA_BACKUP_STORE"])
     assert not (store / "jobs").exists()
