@@ -28,6 +28,12 @@ NATIVE_RECOVERY_CATEGORY = "backup and recovery"
 _READ_ONLY_ACTIVITY = re.compile(r"preview|difference|snapshot|\bbackup\b", re.IGNORECASE)
 
 
+# Pages as large as Graph gives (directoryAudits allows $top up to 1,000): the reports
+# service allows 5 requests per 10 s, so after an incident of 10,000 writes the default page
+# of 100 would hold the diff for minutes.
+AUDIT_PAGE = 999
+
+
 @dataclass
 class AuditTrail:
     """Audit events since a snapshot: by target id (oldest first), and the kinds a native
@@ -47,7 +53,8 @@ async def read_audit(session: GraphSession | None, since: str,
     moment = since.split(".")[0].rstrip("Z") + "Z"
     native: list[Json] = []
     async for event in session.list_objects(
-            "auditLogs/directoryAudits", filter=f"activityDateTime ge {moment}"):
+            "auditLogs/directoryAudits", filter=f"activityDateTime ge {moment}",
+            top=AUDIT_PAGE):
         when = event.get("activityDateTime")
         if not isinstance(when, str):
             continue  # an event without a time cannot be placed after the snapshot
