@@ -12,7 +12,8 @@
     ├─ AuthenticationError          no token could be obtained for Graph
     ├─ StoreError                   bad store address, unreachable store
     │  ├─ SnapshotExistsError       write-once refused an overwrite
-    │  └─ SnapshotNotFoundError
+    │  ├─ SnapshotNotFoundError
+    │  └─ JobNotFoundError          no job with that id in the recovery history (→ 404)
     ├─ SnapshotIntegrityError       a file or manifest differs from what the chain promises
     ├─ JobConflictError             another job holds the tenant (→ 409)
     ├─ NotRecoverableError          reason: synced, hard-deleted without record, ...
@@ -100,6 +101,15 @@ class SnapshotExistsError(StoreError):
 
 class SnapshotNotFoundError(StoreError):
     """No snapshot (or file) with that id in the store."""
+
+
+class JobNotFoundError(StoreError):
+    """No job with that tenant and id in the job store (never created, or purged)."""
+
+    def __init__(self, message: str, *, tenant_id: str, job_id: str) -> None:
+        super().__init__(message)
+        self.tenant_id = tenant_id
+        self.job_id = job_id
 
 
 class SnapshotIntegrityError(EntraBackupError):
