@@ -166,6 +166,9 @@ class Editor:
         if owner is None or owned is None:
             return None
         collection, obj = owned
+        users = self._live_ids("users")
+        if collection == "groups" and owner in users and not (set(owners) & users) - {owner}:
+            return None  # Graph refuses to remove a group's last user owner
         return self._ok(self.sim.client.delete(f"/{collection}/{obj['id']}/owners/{owner}/$ref"),
                         f"remove owner {owner} from {collection} {obj['id']}")
 
