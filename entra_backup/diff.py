@@ -52,6 +52,7 @@ from entra_backup.verify import load_manifest, verify_snapshot
 log = logging.getLogger(__name__)
 CHANGES = ("created", "updated", "deleted")
 REPORT_SCHEMA_VERSION = 1
+LINK_BREAKING = frozenset({"Delete", "Restore"})  # audit operationTypes
 MEMBERSHIP_REASONS = frozenset({"dynamic_membership", "mail_enabled_group"})
 _OBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -122,7 +123,7 @@ async def run_diff(
     totals: Counter[str] = Counter()
     live_path: dict[str, str] = {}
     restorable: set[str] = set()  # soft-deleted here: a restore brings their links back
-    touched = set(audit)
+    touched = audit  # audit targets: their records are compared again
     gate = asyncio.Semaphore(KIND_CONCURRENCY)
 
     async def draft_kind(kind: Kind, draft: IO[bytes]) -> None:
@@ -226,7 +227,8 @@ def _verified_manifest(store: SnapshotStore, tenant_id: str, snapshot_id: str) -
 async def _kind_entries(
     store: SnapshotStore, request: DiffRequest, kind: Kind, manifest: Json,
     other: Json | None, session: GraphSession | None, live_path: dict[str, str],
-    wanted: set[str] | None, spill_limit: int, workdir: Path | None, touched: set[str],
+    wanted: set[str] | None, spill_limit: int, workdir: Path | None,
+    touched: dict[str, list[Json]],
     progress: Progress | None = None, delta_trusted: bool = True,
 ) -> AsyncIterator[Json]:
     """One kind's report entries. The live side comes from the snapshot's delta link unless
@@ -302,7 +304,7 @@ async def _compare_pairs(kind: Kind, pairs: list[tuple[Json | None, Json | None]
 
 async def _delta_pairs(
     store: SnapshotStore, request: DiffRequest, kind: Kind, changes: dict[str, Change],
-    session: GraphSession, wanted: set[str] | None, touched: set[str],
+    session: GraphSession, wanted: set[str] | None, touched: dict[str, list[Json]],
     spill_limit: int, workdir: Path | None,
 ) -> list[tuple[Json | None, Json | None]]:
     """(snapshot record, current record) for every object delta or the audit log touched.
@@ -320,12 +322,15 @@ async def _delta_pairs(
     if tenant_links:
         rows = {r["id"]: r["links"] for r in await _tenant_link_rows(
             session, kind, tenant_links, spill_limit, workdir)}
-    if tenant_links or (per_object and touched):
+    # only a delete or a restore changes other objects' lists without telling their delta
+    gone = {target for target, events in touched.items()
+            if any(e["operationType"] in LINK_BREAKING for e in events)}
+    if tenant_links or (per_object and gone):
         for record in snapshot_records(store, request.tenant_id, request.snapshot_id, kind):
-            if _names_any(record, per_object, touched) or _regrouped(record, tenant_links,
+            if _names_any(record, per_object, gone) or _regrouped(record, tenant_links,
                                                                       rows):
                 rechecked.add(record["id"])
-    ids = set(changes) | touched | rechecked
+    ids = set(changes) | set(touched) | rechecked
     if wanted is not None:
         ids &= wanted
     old = {r["id"]: r for r in snapshot_records(store, request.tenant_id, request.snapshot_id,

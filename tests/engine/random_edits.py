@@ -84,8 +84,12 @@ class Editor:
         if group is None:
             return None
         present = set(self._links("members", group["id"])) | {group["id"]}
-        candidates = [o["id"] for c in ("users", "groups", "servicePrincipals")
-                      for o in self._state["objects"][c] if o["id"] not in present]
+        # Graph: a Microsoft 365 group takes only users, and no group takes a Microsoft 365
+        # group as a member
+        kinds = ("users",) if "Unified" in group.get("groupTypes", []) else (
+            "users", "groups", "servicePrincipals")
+        candidates = [o["id"] for c in kinds for o in self._state["objects"][c]
+                      if o["id"] not in present and "Unified" not in o.get("groupTypes", [])]
         member = self._pick(candidates)
         return self._ok(self.sim.client.post(f"/groups/{group['id']}/members/$ref",
                                              json=self._ref(member)),
