@@ -17,7 +17,6 @@ import gzip
 import json
 import os
 import pstats
-import resource
 import shlex
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from typing import Any
 import httpx
 import orjson
 import psutil
+from measure import peak_rss  # bench/ is sys.path[0] when run as a script
 
 from graphsim import launch
 from graphsim.synthetic import plan_counts
@@ -39,14 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RU_PER_S, RU_BURST, CA_PER_S = 800.0, 8000, 1.0  # Graph's budget, large tenant (graph.md §1)
 PAGE = 999
 Row = dict[str, Any]
-
-
-def peak_rss() -> int:
-    """Peak RSS of this process image (VmHWM; ru_maxrss could include the pre-exec parent)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 async def run_ours(url: str, out: Path, concurrency: int, backoff: float) -> Row:

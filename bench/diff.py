@@ -21,18 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from measure import peak_rss  # bench/ is sys.path[0] when run as a script
 
 from graphsim import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "app:bench-incident"
-
-
-def vm_hwm() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 async def child(mode: str, url: str, store_path: str, snapshot: str) -> dict[str, Any]:
@@ -57,7 +51,7 @@ async def child(mode: str, url: str, store_path: str, snapshot: str) -> dict[str
             extra = {"entries": summary["total"], "byChange": summary["byChange"],
                      "livePath": sorted(set(summary["livePath"].values()))}
         return {"mode": mode, "seconds": round(time.perf_counter() - started, 2),
-                "peakRssMiB": round(vm_hwm() / 2**20, 1), "requests": session.stats.requests,
+                "peakRssMiB": round(peak_rss() / 2**20, 1), "requests": session.stats.requests,
                 **extra}
 
 

@@ -19,22 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from measure import peak_rss  # bench/ is sys.path[0] when run as a script
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from graphsim import launch  # noqa: E402
+from graphsim import launch
 
 WRITES_PER_S, WRITE_BURST = 20.0, 3000  # Graph's per-app write budget: 3,000 / 150 s
 NATIVE_HOURS_500K = 30.0
 TOKEN = "app:bench-recover"
-
-
-def peak_rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def writes_of(stats: dict[str, Any]) -> int:

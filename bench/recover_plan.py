@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+from measure import peak_rss  # bench/ is sys.path[0] when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "bench-tenant"
@@ -29,13 +30,6 @@ REPORT = "20261201T010000.000Z"
 
 def oid(kind: str, n: int) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{kind}/{n}"))
-
-
-def peak_rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def write_inputs(root: Path, changes: int) -> None:
