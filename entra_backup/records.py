@@ -35,6 +35,8 @@ def merge_into(target: Json, extra: Json) -> int:
     Duplicates are left for `normalized` to drop. Returns the number of link values added.
     """
     target["object"].update(extra["object"])
+    if extra.get("keys"):
+        target.setdefault("keys", {}).update(extra["keys"])
     links = target.setdefault("links", {})
     added = 0
     for name, values in extra.get("links", {}).items():

@@ -42,6 +42,7 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 BATCH_SIZE = 20
 BATCH_WINDOW = 8
+KEYS = "keys"  # a record's certificate public keys by keyId (apps, service principals)
 KIND_CONCURRENCY = 4
 Progress = Callable[[str, int], None]
 
@@ -156,7 +157,7 @@ async def kind_records(
         async for record in _read_records(session, kind, link_out):
             sorter.add(record)
             if fetcher is not None:
-                await fetcher.wanted(record["id"])
+                await fetcher.wanted(record["id"], keyed=_needs_keys(kind, record))
             count += 1
             if progress and count % 1000 == 0:
                 progress(kind.name, count)
@@ -198,12 +199,15 @@ class _LinkFetcher:
         self._per_batch = max(1, BATCH_SIZE // len(links))
         self._seen: set[str] = set()  # a group comes back once per chunk of members
         self._chunk: list[Json] = []
+        self._keyed: set[str] = set()
         self._pending: list[asyncio.Task[list[Json]]] = []
 
-    async def wanted(self, object_id: str) -> None:
+    async def wanted(self, object_id: str, *, keyed: bool = False) -> None:
         if object_id in self._seen:
             return
         self._seen.add(object_id)
+        if keyed:
+            self._keyed.add(object_id)
         self._chunk.append({"id": object_id, "kind": self._kind.name, "object": {},
                             "links": {}})
         if len(self._chunk) == self._per_batch:
@@ -226,8 +230,10 @@ class _LinkFetcher:
 
     def _launch(self) -> None:
         chunk, self._chunk = self._chunk, []
+        keyed = {row["id"] for row in chunk} & self._keyed
+        self._keyed -= keyed
         self._pending.append(asyncio.create_task(
-            _fetch_links(self._session, self._kind, self._links, chunk)))
+            _fetch_links(self._session, self._kind, self._links, chunk, keyed)))
 
     async def _settle_oldest(self) -> None:
         for row in await self._pending.pop(0):
@@ -404,18 +410,34 @@ async def _with_object_links(
             yield done
 
 
+def _needs_keys(kind: Kind, record: Json) -> bool:
+    """Whether the record lists certificates whose public keys only a single GET returns."""
+    return "keyCredentials" in kind.single_get and bool(
+        (record.get("object") or {}).get("keyCredentials"))
+
+
 async def _fetch_links(
-    session: GraphSession, kind: Kind, links: list[Link], chunk: list[Json]
+    session: GraphSession, kind: Kind, links: list[Link], chunk: list[Json],
+    keyed: set[str] | frozenset[str] = frozenset(),
 ) -> list[Json]:
+    """Per-object links of a chunk of records in $batch; for `keyed` ids also the public keys
+    of their certificates (`record["keys"]`: keyId -> key), which lists never carry."""
     requests = [
         BatchRequest(id=f"{index}:{link.name}", method="GET",
                      url="/" + link.path.format(id=record["id"]))
         for index, record in enumerate(chunk) for link in links
+    ] + [
+        BatchRequest(id=f"{index}:{KEYS}", method="GET",
+                     url=f"/{kind.collection_path}/{record['id']}?$select=id,keyCredentials")
+        for index, record in enumerate(chunk) if record["id"] in keyed
     ]
     responses = await session.batch(requests, api_version=kind.api_version)
     for request, response in zip(requests, responses, strict=True):
         index, name = request.id.split(":", 1)
         record = chunk[int(index)]
+        if name == KEYS:
+            record[KEYS] = _public_keys(response.body) if response.status < 400 else {}
+            continue
         link = kind.link(name)
         if response.status == 404:
             values: list[Any] = []  # deleted between the list and this read
@@ -425,6 +447,12 @@ async def _fetch_links(
             values = await _link_values(session, kind, link, response.body or {})
         record.setdefault("links", {})[link.name] = values
     return chunk
+
+
+def _public_keys(body: Any) -> dict[str, str]:
+    creds = body.get("keyCredentials") if isinstance(body, dict) else None
+    return {c["keyId"]: c["key"] for c in creds or []
+            if isinstance(c, dict) and c.get("keyId") and c.get("key")}
 
 
 async def _link_values(session: GraphSession, kind: Kind, link: Link, body: Json) -> list[Any]:

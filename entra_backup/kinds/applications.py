@@ -30,6 +30,7 @@ APPLICATIONS = Kind(
     read_only=READ_ONLY,
     create_only=frozenset({"uniqueName"}),
     secret=frozenset({"secretText"}),
+    single_get=("keyCredentials",),
     exclude_types=frozenset({"#microsoft.graph.agentIdentityBlueprint"}),
     deleted_path="directory/deletedItems/microsoft.graph.application",
     rank=40,

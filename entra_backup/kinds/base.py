@@ -60,6 +60,9 @@ class Kind:
     read_only: frozenset[str] = frozenset()  # never written back
     create_only: frozenset[str] = frozenset()  # written only when re-creating
     secret: frozenset[str] = frozenset()  # never stored even if Graph returned it
+    # properties whose full value only a single-object GET with $select returns: capture reads
+    # them per object (a certificate's public key, so a deleted certificate can be restored)
+    single_get: tuple[str, ...] = ()
     soft_delete: bool = True
     synced_flag: str | None = None  # property that is true for on-premises mastered objects
     odata_type: str | None = None  # the derived type this kind captures from a base path

@@ -42,6 +42,7 @@ SERVICE_PRINCIPALS = Kind(
     read_only=READ_ONLY,
     create_only=frozenset({"appId"}),
     secret=frozenset({"secretText"}),
+    single_get=("keyCredentials",),
     exclude_types=frozenset({"#microsoft.graph.agentIdentity",
                              "#microsoft.graph.agentIdentityBlueprintPrincipal"}),
     deleted_path="directory/deletedItems/microsoft.graph.servicePrincipal",

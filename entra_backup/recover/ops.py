@@ -62,7 +62,7 @@ def update_ops(kind: Kind, entry: Json, target: Json, *, report_only_ca: bool = 
     for prop, path in kind.item_collections:
         if prop in roots:
             ops.extend(_item_ops(obj.get(prop) or [], entry, prop, path))
-    ops.extend(_credential_ops(entry, obj, notes))
+    ops.extend(_credential_ops(entry, obj, target.get("keys") or {}, notes))
     for change in entry.get("links") or []:
         if change.get("reference") or change["link"] in skip_links:
             continue  # references are written inside the object by the PATCH above
@@ -84,7 +84,8 @@ def _item_ops(items: list[Json], entry: Json, prop: str, path: str) -> list[Json
     return ops
 
 
-def _credential_ops(entry: Json, obj: Json, notes: list[str]) -> list[Json]:
+def _credential_ops(entry: Json, obj: Json, keys: dict[str, str],
+                    notes: list[str]) -> list[Json]:
     """Secrets added since are removed; deleted ones can only be re-issued (a note says so);
     certificates (public keys) are put back where the snapshot holds them."""
     ops: list[Json] = []
@@ -101,8 +102,9 @@ def _credential_ops(entry: Json, obj: Json, notes: list[str]) -> list[Json]:
         elif change["path"] == "keyCredentials":
             keep = sorted(_key_ids(obj.get("keyCredentials")))
             ops.append({"op": "keyCredentials", "keep": keep,
-                        "restore": [c for c in obj.get("keyCredentials") or []
-                                    if isinstance(c, dict) and c.get("key")]})
+                        "restore": [{**c, "key": keys[c["keyId"]]}
+                                    for c in obj.get("keyCredentials") or []
+                                    if isinstance(c, dict) and c.get("keyId") in keys]})
     return ops
 
 

@@ -347,3 +347,28 @@ async def test_recreate_hard_deleted_user_rewrites_every_reference(
     assert new_id in now["conditions"]["users"]["excludeUsers"]
     assert user["id"] not in now["conditions"]["users"]["excludeUsers"]
     assert sim.stats()["permanentDeletes"] == 1  # the test's own purge, nothing more
+
+
+async def test_certificates_come_back_with_their_public_keys_and_new_ones_go(
+    sim: Sim, store: FolderStore
+) -> None:
+    """Capture reads a certificate's public key with a single-object GET (lists never carry
+    it), so a certificate deleted since the snapshot can be put back, and one an attacker
+    added is removed."""
+    import uuid
+
+    app = first(sim, "applications", lambda a: "@odata.type" not in a)
+    cert = {"keyId": str(uuid.uuid4()), "type": "AsymmetricX509Cert", "usage": "Verify",
+            "displayName": "CN=original", "key": "T1JJR0lOQUwtS0VZ"}
+    path = f"/applications/{app['id']}"
+    sim.client.patch(path, json={"keyCredentials": [cert]}).raise_for_status()
+    tenant, snapshot = await snap(sim, store)
+    rogue = {**cert, "keyId": str(uuid.uuid4()), "displayName": "CN=rogue",
+             "key": "Uk9HVUUtS0VZ"}
+    sim.client.patch(path, json={"keyCredentials": [rogue]}).raise_for_status()
+    _, results = await plan_and_apply(sim, store, tenant, snapshot)
+    assert [(r["id"], r["outcome"]) for r in results] == [(app["id"], "applied")], results
+    now = sim.client.get(f"{path}?$select=keyCredentials").json()["keyCredentials"]
+    assert [(c["keyId"], c["key"]) for c in now] == [(cert["keyId"], cert["key"])]
+    _, left = await report(sim, store, tenant, snapshot)
+    assert left == []
