@@ -321,6 +321,15 @@ class _Runner:
             raise _Done()
         target = self.step["target"]
         body = build.create_body(self.kind, target.get("object") or {}, self.ids)
+        upn = body.get("userPrincipalName")
+        if isinstance(upn, str):  # a crash after the POST and before the job kept the id
+            quoted = upn.replace("'", "''")
+            async for found in self.session.list_objects(
+                    self.kind.collection_path, select=["id"],
+                    filter=f"userPrincipalName eq '{quoted}'"):
+                self.ids[old] = str(found["id"])
+                self.notes.append("found already re-created by an earlier run")
+                return True
         if self.kind.name in ("users", "agentUsers"):
             body["passwordProfile"] = {"password": _strong_password(),
                                        "forceChangePasswordNextSignIn": True}

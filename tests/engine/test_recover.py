@@ -372,3 +372,27 @@ async def test_certificates_come_back_with_their_public_keys_and_new_ones_go(
     assert [(c["keyId"], c["key"]) for c in now] == [(cert["keyId"], cert["key"])]
     _, left = await report(sim, store, tenant, snapshot)
     assert left == []
+
+
+async def test_a_re_creation_repeated_after_a_lost_id_map_creates_nothing_twice(
+    sim: Sim, store: FolderStore
+) -> None:
+    """The POST succeeded but the process died before the job kept the new id: the next run
+    finds the user by its principal name instead of making a second one."""
+    from entra_backup.recover.apply import apply_wave
+    from entra_backup.recover.plan import PlanOptions, Selection, build_plan
+
+    user = cloud_user(sim)
+    tenant, snapshot = await snap(sim, store)
+    sim.client.delete(f"/users/{user['id']}").raise_for_status()
+    sim.client.delete(f"/directory/deletedItems/{user['id']}").raise_for_status()
+    report_id, _ = await report(sim, store, tenant, snapshot)
+    plan = build_plan(store, tenant, report_id, Selection(),
+                      PlanOptions(recreate_hard_deleted=True))
+    async with session_for(sim) as session:
+        first_run = await apply_wave(session, store.recoveries(), plan, 0, plan["steps"])
+        again = await apply_wave(session, store.recoveries(), plan, 0, plan["steps"])  # no map
+    assert again.id_map == first_run.id_map
+    found = sim.client.get(f"/users?$filter=userPrincipalName eq '{user['userPrincipalName']}'"
+                           "&$select=id").json()["value"]
+    assert [u["id"] for u in found] == [first_run.id_map[user["id"]]]
