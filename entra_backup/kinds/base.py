@@ -97,6 +97,12 @@ class Kind:
             return f"directory/deletedItems/{object_id}/restore"
         return f"{bin_path}/{object_id}/restore"
 
+    @property
+    def restore_api_version(self) -> str:
+        """The directory bin restores on v1.0; the CA bin only on its own (beta) version."""
+        bin_path = self.deleted_path or ""
+        return "v1.0" if bin_path.startswith("directory/") else self.deleted_api_version
+
     def link(self, name: str) -> Link:
         for link in self.links:
             if link.name == name:

@@ -132,11 +132,9 @@ class _Runner:
         return await handler(op)
 
     async def _restore(self, op: Json) -> bool:
-        version = "v1.0" if self.kind.restore_path("x").startswith("directory/") \
-            else self.kind.deleted_api_version
         try:
             await self.session.request("POST", self.kind.restore_path(self.object_id),
-                                       api_version=version)
+                                       api_version=self.kind.restore_api_version)
         except GraphResponseError:
             if await self._exists():
                 raise _Done() from None  # restored already (a resumed or repeated step)
@@ -190,7 +188,7 @@ class _Runner:
         except GraphResponseError:
             current = await self.session.get_json(self.path,
                                                   params={"$select": "passwordCredentials"})
-            if op["keyId"] not in build._key_ids(current.get("passwordCredentials")):
+            if op["keyId"] not in build.key_ids(current.get("passwordCredentials")):
                 raise _Done() from None
             raise
         return True

@@ -91,8 +91,8 @@ def _credential_ops(entry: Json, obj: Json, keys: dict[str, str],
     ops: list[Json] = []
     for change in entry.get("properties") or []:
         if change["path"] == "passwordCredentials":
-            before = _key_ids(change.get("before"))
-            after = _key_ids(change.get("after"))
+            before = key_ids(change.get("before"))
+            after = key_ids(change.get("after"))
             for key_id in sorted(after - before):
                 ops.append({"op": "removePassword", "keyId": key_id})
             if before - after:
@@ -100,7 +100,7 @@ def _credential_ops(entry: Json, obj: Json, keys: dict[str, str],
                              "snapshot cannot be restored: issue new ones (addPassword) and "
                              "hand them to the app's owners")
         elif change["path"] == "keyCredentials":
-            keep = sorted(_key_ids(obj.get("keyCredentials")))
+            keep = sorted(key_ids(obj.get("keyCredentials")))
             ops.append({"op": "keyCredentials", "keep": keep,
                         "restore": [{**c, "key": keys[c["keyId"]]}
                                     for c in obj.get("keyCredentials") or []
@@ -108,7 +108,7 @@ def _credential_ops(entry: Json, obj: Json, keys: dict[str, str],
     return ops
 
 
-def _key_ids(values: Any) -> set[str]:
+def key_ids(values: Any) -> set[str]:
     return {v["keyId"] for v in values or [] if isinstance(v, dict) and v.get("keyId")}
 
 

@@ -21,7 +21,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO
 
 import orjson
@@ -118,8 +117,9 @@ def build_plan(store: SnapshotStore, tenant_id: str, report_id: str, selection: 
             for phase, step in _steps(kind, entry, record, options, hard):
                 if kind.references and phase != "none":
                     guard.consider(step)
-                if step["action"] == "create":
-                    old_keys.add(str((step["target"].get("object") or {}).get("appId")))
+                app_id = (step.get("target") or {}).get("object", {}).get("appId")
+                if step["action"] == "create" and app_id:
+                    old_keys.add(str(app_id))
                 spill(phase, kind, step)
         if options.recreate_hard_deleted and hard:
             for kind, step in _repointed(store, tenant_id, snapshot_id, old_keys, planned,
@@ -342,13 +342,3 @@ def _numbered(spills: list[IO[bytes]]) -> Iterator[bytes]:
             number += 1
             yield orjson.dumps(step) + b"\n"
 
-
-def kinds_in_order() -> list[str]:
-    return [kind.name for kind in ALL_KINDS]
-
-
-def scratch(folder: str | Path) -> SnapshotStore:
-    """A throwaway plan area for dry runs: nothing goes to the real store."""
-    from entra_backup.store import FolderStore
-
-    return FolderStore(folder)
