@@ -222,9 +222,53 @@ class Incident:
                                                           "set": {"jobTitle": "From AD"}})
             self._ok(answer, f"sync edit {user['id']}")
 
+    def delete_policy_or_principal(self) -> None:
+        if self.rng.random() < 0.5:
+            policy = self._pick("conditionalAccessPolicies")
+            if policy and self._ok(self.sim.client.delete(
+                    f"/identity/conditionalAccess/policies/{policy['id']}"),
+                    f"delete CA {policy['id']}"):
+                policy["_gone"] = True
+        else:
+            tenant = self.sim.state()["tenantId"]
+            principal = self._pick("servicePrincipals", lambda p: "@odata.type" not in p
+                                   and p.get("appOwnerOrganizationId") == tenant)
+            if principal and self._ok(self.sim.client.delete(
+                    f"/servicePrincipals/{principal['id']}"), f"delete SP {principal['id']}"):
+                principal["_gone"] = True
+
+    def edit_tenant_policies(self) -> None:
+        if self.rng.random() < 0.5:
+            body: Json = {"allowInvitesFrom": self.rng.choice(
+                ["everyone", "none", "adminsAndGuestInviters"]),
+                "allowedToUseSSPR": self.rng.random() < 0.5}
+            self._ok(self.sim.client.patch("/policies/authorizationPolicy", json=body),
+                     f"edit authorization policy {body}")
+            return
+        policy = self.sim.client.get("/policies/authenticationMethodsPolicy").json()
+        configs = policy.get("authenticationMethodConfigurations") or []
+        if configs:
+            config = self.rng.choice(configs)
+            state = "disabled" if config.get("state") == "enabled" else "enabled"
+            self._ok(self.sim.client.patch(
+                f"/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/"
+                f"{config['id']}", json={"@odata.type": config["@odata.type"],
+                                         "state": state}),
+                f"set method {config['id']} {state}")
+
+    def edit_principal(self) -> None:
+        principal = self._pick("servicePrincipals", lambda p: "@odata.type" not in p)
+        if principal:
+            body = self.rng.choice([{"notes": "tampered"}, {"appRoleAssignmentRequired":
+                                                            not principal.get(
+                                                                "appRoleAssignmentRequired")}])
+            self._ok(self.sim.client.patch(f"/servicePrincipals/{principal['id']}",
+                                           json=body), f"edit SP {principal['id']} {body}")
+
     OPERATIONS = ("edit_user", "edit_group", "edit_app", "edit_ca", "edit_named_location",
                   "soft_delete", "hard_delete", "create", "create_ca", "membership", "owners",
-                  "manager", "secret", "assignment", "grant", "synced_edit")
+                  "manager", "secret", "assignment", "grant", "synced_edit",
+                  "delete_policy_or_principal", "edit_tenant_policies", "edit_principal")
 
     def run(self, count: int) -> list[str]:
         for _ in range(count):

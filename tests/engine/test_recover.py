@@ -396,3 +396,25 @@ async def test_a_re_creation_repeated_after_a_lost_id_map_creates_nothing_twice(
     found = sim.client.get(f"/users?$filter=userPrincipalName eq '{user['userPrincipalName']}'"
                            "&$select=id").json()["value"]
     assert [u["id"] for u in found] == [first_run.id_map[user["id"]]]
+
+
+async def test_deleted_ca_policy_and_service_principal_are_restored(
+    sim: Sim, store: FolderStore
+) -> None:
+    """A CA policy comes back from the CA recycle bin (beta), a service principal from the
+    directory bin; neither is re-created with a new id."""
+    policy = first(sim, "conditionalAccessPolicies")
+    principal = first(sim, "servicePrincipals", lambda p: "@odata.type" not in p
+                      and p.get("appOwnerOrganizationId") == sim.state()["tenantId"])
+    tenant, snapshot = await snap(sim, store)
+    assert sim.client.delete(
+        f"/identity/conditionalAccess/policies/{policy['id']}").status_code == 204
+    assert sim.client.delete(f"/servicePrincipals/{principal['id']}").status_code == 204
+    _, results = await plan_and_apply(sim, store, tenant, snapshot)
+    assert sorted((r["id"], r["action"], r["outcome"]) for r in results) == sorted([
+        (policy["id"], "restore", "applied"), (principal["id"], "restore", "applied")])
+    assert sim.client.get(
+        f"/identity/conditionalAccess/policies/{policy['id']}").status_code == 200
+    assert sim.client.get(f"/servicePrincipals/{principal['id']}").status_code == 200
+    _, left = await report(sim, store, tenant, snapshot)
+    assert left == []
