@@ -32,6 +32,7 @@ APPLICATIONS = Kind(
     secret=frozenset({"secretText"}),
     exclude_types=frozenset({"#microsoft.graph.agentIdentityBlueprint"}),
     deleted_path="directory/deletedItems/microsoft.graph.application",
+    extra={"rebuildMarker": "tags"},  # where a rebuilt object keeps its old id
     rank=40,
     permissions=Permissions(read="Application.Read.All", write="Application.ReadWrite.All"),
 )
