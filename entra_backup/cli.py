@@ -6,6 +6,8 @@
     entra-backup ... diff SNAPSHOT_ID [...]
     entra-backup ... recover SNAPSHOT_ID [...]     (cli_recover.py)
     entra-backup ... history [--json]
+    entra-backup ... rebuild SNAPSHOT_ID --target-graph-url URL --target-tenant ID [...]
+                                                    (cli_rebuild.py)
 
 Global options may come before or after the command. Errors are one line on stderr and a
 non-zero exit, never a traceback: 2 for usage and bad input, 1 when the work failed.
@@ -26,7 +28,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from entra_backup import cli_recover
+from entra_backup import cli_rebuild, cli_recover
 from entra_backup.errors import EntraBackupError, GraphRequestError, SnapshotNotFoundError
 from entra_backup.kinds import ALL_KINDS, get_kind
 from entra_backup.types import Json
@@ -96,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("snapshot_id")
     verify.add_argument("--json", action="store_true")
     cli_recover.add_parsers(commands, lambda sub: _globals(sub, defaults=False))
+    cli_rebuild.add_parser(commands, lambda sub: _globals(sub, defaults=False))
     return parser
 
 
@@ -115,6 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cli_recover.recover(
                 args, store=store, tenant=_resolve_tenant(args, store),
                 graph_url=_graph_url(args), graph=_graph, usage_error=UsageError))
+        if args.command == "rebuild":
+            store = _store(args)
+            return asyncio.run(cli_rebuild.rebuild(
+                args, store=store, tenant=_resolve_tenant(args, store),
+                target_url=_graph_url(argparse.Namespace(graph_url=args.target_graph_url)),
+                graph=_graph, usage_error=UsageError))
         if args.command == "history":
             store = _store(args)
             return cli_recover.history(args, tenant=_resolve_tenant(args, store))

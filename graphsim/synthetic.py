@@ -240,7 +240,8 @@ class _Plan:
 
 @lru_cache(maxsize=64)
 def _plan(total: int) -> _Plan:
-    """Collection sizes; below 100 the tenant is bare (the three singletons only)."""
+    """Collection sizes; below 100 the tenant is bare (the three singletons and Microsoft's
+    first-party service principals only)."""
     if total < 0:
         raise ValueError("total must be >= 0")
     if total < 100:
@@ -262,7 +263,7 @@ def plan_counts(total: int) -> dict[str, int]:
         "organization": 1, "authorizationPolicy": 1, "authenticationMethodsPolicy": 1,
         "namedLocations": p.named_locations, "users": p.users + p.agent_users,
         "groups": p.groups, "applications": p.apps + p.blueprints,
-        "servicePrincipals": (len(FIRST_PARTY) if p.users else 0) + p.apps + p.blueprints
+        "servicePrincipals": len(FIRST_PARTY) + p.apps + p.blueprints
         + p.agent_ids,
         "conditionalAccessPolicies": p.ca,
         "appRoleAssignments": _total("assignments", p.apps) + _total("group", p.groups)
@@ -464,7 +465,9 @@ class _Tenant:
                 yield {"link": "manager", "source": x, "target": uid(_manager(i))}
 
     def _first_party(self) -> Iterator[SeedItem]:
-        for k, (app_id, name) in enumerate(FIRST_PARTY if self.p.users else ()):
+        """Microsoft's resource apps: every tenant has their service principals, a bare one
+        too (the Graph SP is what app role assignments and consent grants point at)."""
+        for k, (app_id, name) in enumerate(FIRST_PARTY):
             graph = app_id == GRAPH_APP_ID
             yield _obj("servicePrincipals", {
                 "id": self.fp_sp(k), "accountEnabled": True, "appDisplayName": name,

@@ -33,6 +33,7 @@ APPLICATIONS = Kind(
     single_get=("keyCredentials",),
     exclude_types=frozenset({"#microsoft.graph.agentIdentityBlueprint"}),
     deleted_path="directory/deletedItems/microsoft.graph.application",
+    extra={"rebuildMarker": "tags"},  # where a rebuilt object keeps its old id
     rank=40,
     permissions=Permissions(read="Application.Read.All", write="Application.ReadWrite.All"),
 )

@@ -32,6 +32,7 @@ CONDITIONAL_ACCESS_POLICIES = Kind(
     references=tuple(REFERENCE_PATHS.items()),
     write_whole=True,  # Graph does not say whether PATCH merges `conditions`: send it all
     on_created="disable",  # never deleted by recovery: a recycle bin is not guaranteed
+    extra={"rebuildMarker": "description"},  # where a rebuilt object keeps its old id
     rank=70,
     permissions=Permissions(read="Policy.Read.All",
                             write="Policy.ReadWrite.ConditionalAccess"),

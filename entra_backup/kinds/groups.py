@@ -36,6 +36,7 @@ GROUPS = Kind(
                         "expirationDateTime"}),
     synced_flag="onPremisesSyncEnabled",
     deleted_path="directory/deletedItems/microsoft.graph.group",
+    extra={"rebuildMarker": "description"},  # where a rebuilt object keeps its old id
     rank=30,
     permissions=Permissions(read="Group.Read.All", write="Group.ReadWrite.All"),
 )

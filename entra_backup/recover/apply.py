@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import secrets
 import string
 from collections.abc import Awaitable, Callable
@@ -167,12 +168,16 @@ class _Runner:
         return wrote
 
     async def _patch(self, op: Json) -> bool:
-        await self.session.update_object(self.path, self._rewritten(op["body"]),
-                                         api_version=self.kind.api_version)
+        """PATCH the object; `embedded` also rewrites old ids inside longer strings (a
+        rebuilt app's `api://{appId}` identifier URI names its new appId)."""
+        body = self._rewritten(op["body"])
+        if op.get("embedded"):
+            body = embedded_ids(body, self.ids)
+        await self.session.update_object(self.path, body, api_version=self.kind.api_version)
         return True
 
     async def _patchItem(self, op: Json) -> bool:
-        await self.session.update_object(op["path"], op["body"],
+        await self.session.update_object(op["path"], self._rewritten(op["body"]),
                                          api_version=self.kind.api_version)
         return True
 
@@ -372,6 +377,20 @@ class _Runner:
         if isinstance(body, str):
             return self.ids.get(body, body)
         return body
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def embedded_ids(value: Any, ids: dict[str, str]) -> Any:
+    """Old ids inside strings (`api://{old appId}`) replaced by their new ids."""
+    if isinstance(value, dict):
+        return {k: embedded_ids(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [embedded_ids(v, ids) for v in value]
+    if isinstance(value, str):
+        return _GUID.sub(lambda m: ids.get(m.group(0), m.group(0)), value)
+    return value
 
 
 def _strong_password() -> str:

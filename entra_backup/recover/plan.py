@@ -332,6 +332,12 @@ def _write_chunks(out: SnapshotStore, tenant_id: str, recovery_id: str,
         chunk += 1
 
 
+def write_chunks(out: SnapshotStore, tenant_id: str, plan_id: str,
+                 spills: list[IO[bytes]]) -> int:
+    """Store spilled steps (NDJSON files, in order) as a plan's numbered chunks."""
+    return _write_chunks(out, tenant_id, plan_id, spills)
+
+
 def _numbered(spills: list[IO[bytes]]) -> Iterator[bytes]:
     number = 0
     for spill in spills:

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -38,6 +38,15 @@ class WaveProgress:
     cursor: int
     steps: int
     counters: dict[str, int] = field(default_factory=dict)
+
+
+class IdMapKeeper(Protocol):
+    """Where a long job keeps its old->new id map when it outgrows the job record (a
+    rebuild maps every object): loaded once, then each wave's new entries are added."""
+
+    def load(self) -> dict[str, str]: ...
+
+    def add(self, wave: int, entries: dict[str, str]) -> None: ...
 
 
 async def fresh_report(store: SnapshotStore, session: GraphSession, tenant_id: str,
@@ -93,12 +102,15 @@ async def run_waves(session: GraphSession, store: SnapshotStore, jobs: JobStore,
                     tenant_id: str, recovery_id: str, *, wave_size: int = WAVE_SIZE,
                     max_waves: int | None = None,
                     cancelled: Callable[[], bool] = lambda: False,
-                    progress: Callable[[WaveProgress], None] | None = None) -> Json:
+                    progress: Callable[[WaveProgress], None] | None = None,
+                    keeper: IdMapKeeper | None = None) -> Json:
     """Apply waves from the job's cursor until the plan ends, `max_waves` ran, or a cancel
-    is seen between two waves (status `abandoned`; applied changes stay). Returns the job."""
+    is seen between two waves (status `abandoned`; applied changes stay). Returns the job.
+    The id map lives in the job, or with `keeper` when it would not fit there."""
     area = store.recoveries()
     plan = load_plan(area, tenant_id, recovery_id)
     job = jobs.get_job(tenant_id, recovery_id)
+    ids: dict[str, str] = keeper.load() if keeper is not None else job["idMap"]
     for _ in itertools.count() if max_waves is None else range(max_waves):
         if job["cursor"] >= plan["steps"]:
             break
@@ -106,14 +118,17 @@ async def run_waves(session: GraphSession, store: SnapshotStore, jobs: JobStore,
             return jobs.update_job(tenant_id, recovery_id, {"status": "abandoned"})
         wave = job["wave"] + 1
         result = await apply_wave(session, area, plan, job["cursor"], wave_size, wave=wave,
-                                  id_map=job["idMap"])
+                                  id_map=ids)
+        if keeper is not None:
+            keeper.add(wave, {k: v for k, v in result.id_map.items() if ids.get(k) != v})
+        ids = result.id_map
         jobs.record_results(tenant_id, recovery_id, result.results)
         counters = dict(job["counters"])
         for row in result.results:
             counters[row["outcome"]] = counters.get(row["outcome"], 0) + 1
         job = jobs.update_job(tenant_id, recovery_id, {
             "cursor": result.next_cursor, "wave": wave, "counters": counters,
-            "idMap": result.id_map,
+            **({} if keeper is not None else {"idMap": result.id_map}),
             "totalObjectsModified": counters.get(APPLIED, 0),
             "totalFailedChanges": counters.get(FAILED, 0)})
         if progress is not None:

@@ -16,7 +16,15 @@ import orjson
 import psutil
 import pytest
 
-from graphsim.synthetic import COLLECTIONS, DEFAULT_ACCESS, MS_TENANT, generate, plan_counts
+from graphsim.synthetic import (
+    COLLECTIONS,
+    DEFAULT_ACCESS,
+    FIRST_PARTY,
+    GRAPH_APP_ID,
+    MS_TENANT,
+    generate,
+    plan_counts,
+)
 
 Item = dict[str, Any]
 CORE = ("organization", "authorizationPolicy", "authenticationMethodsPolicy", "namedLocations",
@@ -69,8 +77,12 @@ def test_same_seed_gives_identical_bytes() -> None:
 def test_tenant_id_override_and_bare_tenant() -> None:
     items = list(generate(2_000, tenant_id="11111111-2222-4333-8444-555555555555"))
     assert items[0]["object"]["id"] == "11111111-2222-4333-8444-555555555555"
-    assert [i["collection"] for i in generate(0)] == [
-        "organization", "authorizationPolicy", "authenticationMethodsPolicy"]
+    bare = list(generate(0))
+    assert [i["collection"] for i in bare] == [
+        "organization", "authorizationPolicy",
+        *["servicePrincipals"] * len(FIRST_PARTY), "authenticationMethodsPolicy"]
+    # Microsoft Graph's service principal exists in every tenant, a new one too
+    assert GRAPH_APP_ID in {i["object"]["appId"] for i in bare[2:-1]}
     with pytest.raises(ValueError):
         plan_counts(-1)
 
