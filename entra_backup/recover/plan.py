@@ -266,7 +266,7 @@ def _repointed(store: SnapshotStore, tenant_id: str, snapshot_id: str, hard: set
             continue
         for record in snapshot_records(store, tenant_id, snapshot_id, kind):
             obj = record.get("object") or {}
-            if record["id"] in planned or not _mentions(obj, hard):
+            if record["id"] in planned or not mentions(obj, hard):
                 continue
             body = build.patch_body(kind, obj, set(), report_only_ca=options.report_only_ca)
             yield kind, {"kind": kind.name, "id": record["id"],
@@ -276,13 +276,13 @@ def _repointed(store: SnapshotStore, tenant_id: str, snapshot_id: str, hard: set
                          "notes": ["references to re-created objects rewritten"]}
 
 
-def _mentions(value: object, ids: set[str]) -> bool:
+def mentions(value: object, ids: set[str]) -> bool:
     if isinstance(value, str):
         return value in ids
     if isinstance(value, dict):
-        return any(_mentions(v, ids) for v in value.values())
+        return any(mentions(v, ids) for v in value.values())
     if isinstance(value, list):
-        return any(_mentions(v, ids) for v in value)
+        return any(mentions(v, ids) for v in value)
     return False
 
 
