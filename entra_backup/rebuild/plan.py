@@ -30,8 +30,7 @@ from entra_backup.rebuild import carry
 from entra_backup.rebuild.carry import Target
 from entra_backup.rebuild.rewrite import Move, marked
 from entra_backup.recover import ops as build
-from entra_backup.recover.plan import CHUNK, PLAN, write_chunks
-from entra_backup.recover.plan import mentions
+from entra_backup.recover.plan import CHUNK, PLAN, mentions, write_chunks
 from entra_backup.store import SnapshotStore, new_snapshot_id
 from entra_backup.types import Json
 
