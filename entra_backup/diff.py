@@ -195,7 +195,10 @@ def _without_cascade(entry: Json, restorable: set[str]) -> Json | None:
         return entry
     links = []
     for link in entry["links"]:
-        removed = [t for t in link["removed"] if not _cascades(t, restorable)]
+        # an item changed in place (in both lists, same id) is a change, not a cascade
+        still = {t.get("id") for t in link["added"] if isinstance(t, dict)}
+        removed = [t for t in link["removed"] if not _cascades(t, restorable)
+                   or (isinstance(t, dict) and t.get("id") in still)]
         if link["added"] or removed:
             links.append({**link, "removed": removed})
     if not links and not entry["properties"]:

@@ -418,3 +418,27 @@ async def test_deleted_ca_policy_and_service_principal_are_restored(
     assert sim.client.get(f"/servicePrincipals/{principal['id']}").status_code == 200
     _, left = await report(sim, store, tenant, snapshot)
     assert left == []
+
+
+async def test_a_grant_changed_before_its_user_was_deleted_is_reverted_not_removed(
+    sim: Sim, store: FolderStore
+) -> None:
+    """The user's soft deletion must not hide that its grant was widened first: the report
+    keeps both halves of the in-place change, and recovery restores the user and the scope
+    (it once read the lone `added` half as a grant to delete)."""
+    tenant, snapshot = await snap(sim, store)
+    grant = next(g for g in sim.state()["objects"]["oauth2PermissionGrants"]
+                 if g["consentType"] == "Principal")
+    sim.client.patch(f"/oauth2PermissionGrants/{grant['id']}",
+                     json={"scope": "Directory.ReadWrite.All"}).raise_for_status()
+    sim.client.delete(f"/users/{grant['principalId']}").raise_for_status()
+    _, damage = await report(sim, store, tenant, snapshot)
+    [change] = [link for e in damage for link in e["links"]
+                if link["link"] == "oauth2PermissionGrants"]
+    assert [g["scope"] for g in change["removed"]] == [grant["scope"]]
+    _, results = await plan_and_apply(sim, store, tenant, snapshot)
+    assert {r["outcome"] for r in results} == {"applied"}, results
+    assert sim.client.get(f"/oauth2PermissionGrants/{grant['id']}").json()["scope"] == \
+        grant["scope"]
+    _, left = await report(sim, store, tenant, snapshot, use_delta=False)
+    assert left == []
