@@ -620,6 +620,7 @@ class _Tenant:
     def _groups(self) -> Iterator[SeedItem]:
         r, rng, p, dom, uid = self.rng.random, self.rng, self.p, self.domain, self.user
         synced_pool, span, dyn = range(3, p.users, 10), 6 * 365 * 86400, 0
+        unified: set[int] = set()  # Graph takes no Microsoft 365 group as a member
         for g in range(p.groups):
             gid, u, dept, topic = self.group(g), r(), DEPTS[int(r() * 12)], TOPICS[int(r() * 18)]
             types: list[str] = []
@@ -656,6 +657,7 @@ class _Tenant:
             if mail:
                 obj["mail"] = f"{nick}@{dom}"
             if "Unified" in types:
+                unified.add(g)
                 obj.update(visibility=("Private", "Public")[r() < 0.4],
                            renewedDateTime=_ts(int(created * r())))
             if rule:
@@ -687,7 +689,8 @@ class _Tenant:
                 extra: list[str] = []
                 if plain_security or (mail and not types and not synced):
                     if g and r() < 0.08:  # nesting only points back: no cycles
-                        extra += map(self.group, rng.sample(range(g), min(g, 1 + int(r() * 3))))
+                        nested = rng.sample(range(g), min(g, 1 + int(r() * 3)))
+                        extra += [self.group(j) for j in nested if j not in unified]
                     if r() < 0.03:
                         extra += map(self.sp, rng.sample(range(p.apps), min(p.apps, 2)))
                     if r() < 0.03:

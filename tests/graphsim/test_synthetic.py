@@ -187,6 +187,18 @@ def test_every_reference_points_backwards(tenants: dict[int, list[Item]], total:
     _check_stream(tenants[total])
 
 
+def test_no_microsoft_365_group_is_a_member_of_another_group(
+    tenants: dict[int, list[Item]],
+) -> None:
+    """Graph refuses one (group-post-members: "Microsoft 365 groups ... can't be members"), so
+    a synthetic tenant must not hold a state a real one cannot reach."""
+    items = tenants[25_000]
+    unified = {g["id"] for g in _objects(items, "groups") if "Unified" in g["groupTypes"]}
+    assert unified
+    nested = [i for i in items if i.get("link") == "members" and i["target"] in unified]
+    assert nested == []
+
+
 def test_users_groups_and_agents_look_like_a_tenant(tenants: dict[int, list[Item]]) -> None:
     items = tenants[25_000]
     users, groups = _objects(items, "users"), _objects(items, "groups")
