@@ -17,24 +17,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
+from measure import WriteBudget, writes_of  # bench/ is sys.path[0] when run as a script
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from graphsim import launch
 
-from graphsim import launch  # noqa: E402
-
-WRITES_PER_S, WRITE_BURST = 20.0, 3000  # Graph's per-app write budget: 3,000 / 150 s
 TOKEN = "app:bench-rebuild"
 SOURCE = "5a0c0e2e-1111-4000-8000-00000000a001"
 TARGET = "7b1d1f3f-2222-4000-8000-00000000b002"
-
-
-def writes_of(stats: dict[str, Any]) -> int:
-    return sum(sum(kinds.values()) for method, kinds in stats["requests"].items()
-               if method in ("POST", "PATCH", "PUT", "DELETE"))
 
 
 async def run(source_url: str, target_url: str, args: argparse.Namespace,
@@ -65,19 +56,16 @@ async def run(source_url: str, target_url: str, args: argparse.Namespace,
         after = control.get("/stats").json()
         job, diff = await verify_rebuild(session, store, jobs, plan)
         verified = time.perf_counter()
-    writes = writes_of(after) - writes_of(before)
-    throttled = after["throttled"] - before["throttled"]
     graph_seconds = (applied - planned) * args.time_scale
-    bound = max(writes - WRITE_BURST, 0) / WRITES_PER_S
-    share = bound / graph_seconds if graph_seconds else 0.0
+    budget = WriteBudget(writes_of(after) - writes_of(before),
+                         after["throttled"] - before["throttled"], graph_seconds)
+    writes = budget.accepted
     per_object = graph_seconds / max(objects, 1)
     print(f"{objects:,} objects captured; plan {planned - started:.1f} s ({plan['steps']:,} "
           f"steps {plan['byPhase']}); exceptions {plan['exceptions']}")
     print(f"apply {applied - planned:.1f} s at {args.time_scale:g}x = {graph_seconds:,.0f} s "
           f"({graph_seconds / 60:.1f} min) in Graph's time; counters {job['counters']}")
-    print(f"{writes:,} write requests, {throttled:,} answered 429; budget minimum "
-          f"(writes - {WRITE_BURST:,} burst) / {WRITES_PER_S:g}/s = {bound:,.0f} s -> "
-          f"{share:.1%} of the ceiling")
+    print(budget.line())
     print(f"verification {verified - applied:.1f} s: {len(diff.entries):,} differences, "
           f"{len(diff.unexplained)} unexplained")
     print(f"projected 100,000 objects: {per_object * 100_000 / 3600:.1f} h "

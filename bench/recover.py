@@ -16,21 +16,20 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
-from measure import peak_rss  # bench/ is sys.path[0] when run as a script
+from measure import (  # bench/ is sys.path[0] when run as a script
+    WRITE_BURST,
+    WRITES_PER_S,
+    WriteBudget,
+    peak_rss,
+    writes_of,
+)
 
 from graphsim import launch
 
-WRITES_PER_S, WRITE_BURST = 20.0, 3000  # Graph's per-app write budget: 3,000 / 150 s
 NATIVE_HOURS_500K = 30.0
 TOKEN = "app:bench-recover"
-
-
-def writes_of(stats: dict[str, Any]) -> int:
-    return sum(sum(kinds.values()) for method, kinds in stats["requests"].items()
-               if method in ("POST", "PATCH", "PUT", "DELETE"))
 
 
 async def damage(url: str, changes: int) -> int:
@@ -86,23 +85,18 @@ async def run(url: str, args: argparse.Namespace, folder: Path) -> None:
             cursor = wave.next_cursor
         applied = time.perf_counter()
         after = control.get("/stats").json()
-    sent = writes_of(after) - writes_of(before)
-    throttled = after["throttled"] - before["throttled"]
-    writes = sent - throttled  # a refused write is sent again; the budget counts the accepted
     elapsed = applied - planned
-    graph_seconds = elapsed * args.time_scale  # the same run on Graph's real windows
-    sustained = max(writes - WRITE_BURST, 0) / max(graph_seconds, 1e-9)
-    bound = max(writes - WRITE_BURST, 0) / WRITES_PER_S
-    share = bound / graph_seconds if graph_seconds else 0.0
-    rate = WRITES_PER_S * share
+    budget = WriteBudget(writes_of(after) - writes_of(before),
+                         after["throttled"] - before["throttled"],
+                         elapsed * args.time_scale)  # the same run on Graph's real windows
+    graph_seconds = budget.graph_seconds
+    sustained = max(budget.accepted - WRITE_BURST, 0) / max(graph_seconds, 1e-9)
+    rate = WRITES_PER_S * budget.share
     hours = (500_000 - WRITE_BURST) / rate / 3600 if rate else float("inf")
     print(f"report {reported - started:.1f} s, plan {planned - reported:.1f} s "
           f"({plan['steps']:,} steps), apply {elapsed:.1f} s at {args.time_scale:g}x "
           f"= {graph_seconds:,.0f} s in Graph's time; outcomes {outcomes}")
-    print(f"{sent:,} write requests, {throttled:,} answered 429, {writes:,} accepted; "
-          f"budget minimum "
-          f"(writes - {WRITE_BURST:,} burst) / {WRITES_PER_S:g}/s = {bound:,.0f} s -> "
-          f"{share:.1%} of the ceiling ({sustained:.1f} writes/s sustained after the burst)")
+    print(f"{budget.line()} ({sustained:.1f} writes/s sustained after the burst)")
     print(f"peak RSS {peak_rss() / 2**20:.0f} MiB; projected 500,000 changes: {hours:.1f} h "
           f"(native service: {NATIVE_HOURS_500K:g} h)")
 
