@@ -333,15 +333,15 @@ class _Runner:
                 self.ids[old] = str(found["id"])
                 self.notes.append("found already re-created by an earlier run")
                 return True
-        if self.kind.name in ("users", "agentUsers"):
+        if self.kind.collection_path == "users":  # Graph requires one for every user
             body["passwordProfile"] = {"password": _strong_password(),
                                        "forceChangePasswordNextSignIn": True}
         created = await self.session.create_object(self.kind.collection_path, body,
                                                    api_version=self.kind.api_version)
         self.ids[old] = str(created["id"])
         app_id = (target.get("object") or {}).get("appId")
-        if self.kind.name == "applications" and app_id and created.get("appId"):
-            self.ids[app_id] = str(created["appId"])
+        if app_id and created.get("appId") and created["appId"] != app_id:
+            self.ids[app_id] = str(created["appId"])  # an app made again gets a new appId
         for name, values in (target.get("links") or {}).items():
             with_link = [link for link in self.kind.links if link.name == name]
             if not with_link or not values:
