@@ -1,0 +1,70 @@
+"""Benchmark: the Functions deployment package - its size and `function_app`'s cold import.
+
+A Consumption / Flex instance that scales out pays the import of `function_app` on every cold
+start, and uploads and unpacks the package on every deploy. Stages the package exactly as
+`.funcignore` keeps it, installs requirements.txt alone into .venv-runtime (as the host's remote
+build does), then imports `function_app` in N fresh processes. The baseline, in the same
+virtualenv and the same run, is a process importing only the two Functions SDKs every Python
+Durable app needs (`azure.functions`, `azure.durable_functions`), so the ratio is the cost our
+app adds on top. Asserts nothing; prints figures for docs/benchmarks.md.
+
+Usage: python bench/functions_footprint.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from deploy_package import (  # noqa: E402
+    package_files,
+    runtime_python,
+    site_packages_bytes,
+    stage,
+)
+
+APP = "import function_app; function_app.app.get_functions()"
+BASELINE = "import azure.functions, azure.durable_functions"
+
+
+def cold(python: Path, package: Path, code: str, runs: int) -> list[float]:
+    """Wall seconds of `python -c code` from a fresh process, bytecode already compiled."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(package)}
+    subprocess.run([str(python), "-c", code], cwd=package, env=env, check=True)  # warm .pyc
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([str(python), "-c", code], cwd=package, env=env, check=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    python = runtime_python()
+    with tempfile.TemporaryDirectory(prefix="entra-backup-package-") as scratch:
+        package = Path(scratch)
+        size = stage(package)
+        app = cold(python, package, APP, args.runs)
+        base = cold(python, package, BASELINE, args.runs)
+    app_median, base_median = statistics.median(app), statistics.median(base)
+    print(f"package: {len(package_files())} files, {size / 1e6:.2f} MB "
+          f"(runtime dependencies {site_packages_bytes() / 1e6:.0f} MB installed)")
+    print(f"cold import of function_app: median {app_median:.2f} s, min {min(app):.2f} s "
+          f"over {args.runs} fresh processes")
+    print(f"baseline (Functions + Durable SDKs only): median {base_median:.2f} s; "
+          f"app / baseline = {app_median / base_median:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
