@@ -6,8 +6,10 @@ Graph speak the same words:
 
 - recoveryStatus (recoveryJobBase.status): `initialized`, `running`, `successful`, `failed`,
   `abandoned`, plus the evolvable `calculating`, `loadingData`. There is no
-  `partiallySuccessful`: a job with some failed objects is `successful` and its failures are
-  read from the results, as Graph's `getFailedChanges` does.
+  `partiallySuccessful`. Graph calls a job with some failed objects `successful` and lists
+  them through `getFailedChanges`; ours is `failed` (with `totalFailedChanges` and the
+  failures in its results), so a runbook that branches on the status never goes on after a
+  partial recovery as if it were whole.
   https://learn.microsoft.com/en-us/graph/api/resources/entrarecoveryservices-recoveryjobbase?view=graph-rest-beta
 - recoveryAction (recoveryChangeObjectBase.recoveryAction): `softDelete`, `update`,
   `restore`. We add `create` (a hard-deleted object made again) and `none`.
