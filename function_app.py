@@ -8,6 +8,8 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from api.health import bp as health_bp
+from orchestrators.tenant_job import bp as tenant_job_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health_bp)
+app.register_functions(tenant_job_bp)

@@ -142,6 +142,7 @@ class Harness:
         self.work: list[WorkItem] = []
         self.entity_store: dict[tuple[str, str], Entity] = {}
         self.activity_runs: Counter[str] = Counter()
+        self.entity_batch_sizes: list[int] = []
         self.episodes = 0
         self.commits = 0
         self.crashes = 0
@@ -324,6 +325,7 @@ class Harness:
             raise KeyError(f"no entity named {name!r}")
         payload = entity_batch(name, key, entity.exists, entity.state,
                                [(r.operation, r.input) for r in batch])
+        self.entity_batch_sizes.append(len(batch))
         answer = json.loads(self.entities[name](payload))
         check_entity_state(answer, len(batch))
         state = answer["entityState"] if answer["entityExists"] else None
