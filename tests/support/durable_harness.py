@@ -50,6 +50,7 @@ from typing import Any
 from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
+from tests.support.durable_actions import schedule
 from tests.support.durable_schema import check_entity_state, check_orchestrator_state
 from tests.support.durable_store import (
     ACTIVE,
@@ -75,7 +76,6 @@ from tests.support.durable_wire import (
     orchestration_payload,
     scheduling_actions,
     scheduling_events,
-    split_scheduler_id,
 )
 
 _ERROR_LABEL = "\n\n$OutOfProcData$:"
@@ -374,41 +374,7 @@ class Harness:
                 raise NondeterminismError(
                     f"{instance.instance_id}: replay does not reproduce recorded event "
                     f"#{position} {past}; actions now: {scheduled}")
-        new_events: list[Event] = []
-        work: list[WorkItem] = []
-        requests: list[tuple[tuple[str, str], EntityRequest]] = []
-        timers: list[Message] = []
-        for sequence, action in enumerate(scheduled[len(recorded):], start=len(recorded)):
-            kind = ActionType(action["actionType"])
-            if kind is ActionType.CALL_ACTIVITY:
-                check_size(f"input of activity {action['functionName']}", action["input"])
-                new_events.append(event(EventType.TASK_SCHEDULED, now, event_id=sequence,
-                                        Name=action["functionName"], Input=action["input"]))
-                work.append(WorkItem(instance.instance_id, instance.execution, sequence,
-                                     action["functionName"], action["input"]))
-            elif kind is ActionType.CREATE_TIMER:
-                new_events.append(event(EventType.TIMER_CREATED, now, event_id=sequence,
-                                        FireAt=action["fireAt"]))
-                fire_at = datetime.strptime(action["fireAt"], "%Y-%m-%dT%H:%M:%S.%fZ") \
-                    .replace(tzinfo=UTC)
-                timers.append(Message(event(EventType.TIMER_FIRED, fire_at, TimerId=sequence,
-                                            FireAt=action["fireAt"]),
-                                      fire_at, instance.execution))
-            elif kind in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
-                signal = kind is ActionType.SIGNAL_ENTITY
-                request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{instance.instance_id}/"
-                                            f"{instance.execution}/{sequence}"))
-                message = {"id": request_id, "op": action["operation"], "signal": signal,
-                           "input": action["input"], "parent": instance.instance_id}
-                new_events.append(event(EventType.EVENT_SENT, now, event_id=sequence,
-                                        InstanceId=action["instanceId"],
-                                        Name="op", Input=json.dumps(message)))
-                name, key = split_scheduler_id(action["instanceId"])
-                requests.append(((name, key), EntityRequest(
-                    action["operation"], action["input"], request_id, signal,
-                    instance.instance_id, instance.execution)))
-            else:
-                raise NotImplementedError(f"the harness does not run {kind.name} actions")
+        out = schedule(instance, scheduled[len(recorded):], len(recorded), now)
         continued = next((a for a in actions if a["actionType"] == ActionType.CONTINUE_AS_NEW),
                          None)
         custom = state.get("customStatus", instance.custom_status)
@@ -421,13 +387,13 @@ class Harness:
             for item in due:
                 instance.inbox.remove(item)
             instance.inbox = [m for m in instance.inbox if m.execution == instance.execution]
-            instance.history = [*history, *new_events]
+            instance.history = [*history, *out.events]
             instance.custom_status, instance.updated = custom, now
             instance.status = "Running"
-            self.work.extend(work)
-            for (name, key), request in requests:
+            self.work.extend(out.work)
+            for (name, key), request in out.requests:
                 self._entity(name, key).queue.append(request)
-            instance.inbox.extend(timers)
+            instance.inbox.extend(out.timers)
             if finished:
                 self._finish(instance, now, state, error, continued)
             else:
