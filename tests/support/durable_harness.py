@@ -215,7 +215,8 @@ class Harness:
 
     def step(self) -> str | None:
         """Run one unit of work; return what ran ("crash: ..." if it crashed), or None when
-        nothing is due now. Activities go first, then entity batches, then episodes."""
+        nothing is due now. Activities go first, then the entity batch or episode whose oldest
+        message has waited longest."""
         with self._lock:
             unit = self._next_unit()
             if unit is None:
@@ -263,14 +264,20 @@ class Harness:
             item = self.work[index]
             return f"activity {item.name} #{item.task_id} of {item.instance_id}", \
                 functools.partial(self._run_activity, item)
+        # otherwise whoever has waited longest: the host serves instances side by side
+        waiting: list[tuple[int, str, Callable[[], None]]] = []
         for (name, key), entity in self.entity_store.items():
             if entity.queue:
-                return f"entity @{name}@{key}", functools.partial(self._run_entity, name, key)
+                waiting.append((entity.queue[0].arrival, f"entity @{name}@{key}",
+                                functools.partial(self._run_entity, name, key)))
         for instance in self.instances.values():
-            if instance.status in ACTIVE and any(
-                    m.visible_at <= self.now for m in instance.inbox):
-                return f"episode of {instance.instance_id}", \
-                    functools.partial(self._run_episode, instance)
+            due = [m.arrival for m in instance.inbox if m.visible_at <= self.now]
+            if instance.status in ACTIVE and due:
+                waiting.append((min(due), f"episode of {instance.instance_id}",
+                                functools.partial(self._run_episode, instance)))
+        if waiting:
+            _, label, run = min(waiting, key=lambda w: w[0])
+            return label, run
         return None
 
     def _commit(self, apply: Callable[[], None]) -> None:

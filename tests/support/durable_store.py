@@ -7,6 +7,7 @@ that survives a simulated host crash; a unit of work changes it only when it com
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ TERMINAL = ("Completed", "Failed", "Terminated")
 # status: 16 KB of UTF-16 JSON on the Azure Storage provider.
 MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_CUSTOM_STATUS_BYTES = 16 * 1024
+_ARRIVAL = itertools.count()  # queue order across instances and entities (fair scheduling)
 
 
 class PayloadTooLarge(AssertionError):
@@ -43,6 +45,7 @@ class Message:
     event: Event
     visible_at: datetime
     execution: int
+    arrival: int = field(default_factory=lambda: next(_ARRIVAL))
 
 
 @dataclass
@@ -66,6 +69,7 @@ class EntityRequest:
     signal: bool
     parent: str | None = None
     execution: int = 0
+    arrival: int = field(default_factory=lambda: next(_ARRIVAL))
 
 
 @dataclass
