@@ -41,11 +41,10 @@ async def plan_recovery(request: Json) -> Json:
     """Report (fresh, or the given one re-checked against live) -> stored plan; the job gets
     the plan's fields. Returns {"steps", "reportId"}."""
     from entra_backup.diff.reports import load_header
-    from entra_backup.store.verify import verify_snapshot
-
     from entra_backup.errors import SnapshotIntegrityError
     from entra_backup.recover.plan import PlanOptions, Selection, build_plan
     from entra_backup.recover.run import check_not_stale, fresh_report, new_job
+    from entra_backup.store.verify import verify_snapshot
 
     connection, tenant, recovery_id, job = _open_job(request)
     if job.get("steps") is not None:  # planned by an earlier run of this activity
