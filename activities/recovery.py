@@ -110,11 +110,13 @@ async def verify_recovery(request: Json) -> Json:
 @bp.activity_trigger(input_name="request")
 def record_job(request: Json) -> Json:
     """Set the job's status (and error); a final status is never moved back to a running one.
-    Returns {"status"}."""
+    Shared by `recovery` ({"recoveryId"}) and `diff_report` ({"jobId"}). Returns {"status"}."""
     changes = {k: v for k, v in (request.get("changes") or {}).items()
                if k in ("status", "error")}
-    connection, tenant, recovery_id, job = _open_job(request)
+    connection = _connection()
+    tenant, job_id = request["tenantId"], request.get("jobId") or request["recoveryId"]
+    job = connection.jobs.get_job(tenant, job_id)
     if job["status"] in FINAL and changes.get("status") not in FINAL:
         return {"status": job["status"]}
-    job = connection.jobs.update_job(tenant, recovery_id, changes)
+    job = connection.jobs.update_job(tenant, job_id, changes)
     return {"status": job["status"]}

@@ -24,6 +24,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from orchestrators import job_lease
+
 bp = df.Blueprint()
 
 WAVE_SIZE = 200
@@ -57,14 +59,9 @@ def recovery(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any
     job: dict[str, Any] = context.get_input()
     progress: dict[str, Any] | None = job.get("progress")
     if progress is None:
-        answer = yield context.call_entity(_lease(context, job["tenantId"]), "acquire", {
-            "instanceId": context.instance_id, "jobKind": "recovery",
-            "jobId": job["recoveryId"],
-            "startedAt": context.current_utc_datetime.strftime("%Y-%m-%dT%H:%M:%SZ")})
-        if not answer["granted"]:
-            holder = answer["lease"]
-            error = (f"tenant {job['tenantId']} is busy: {holder['jobKind']} job "
-                     f"{holder['jobId']} (instance {holder['holder']}) holds the job lease")
+        error = yield from job_lease.acquire(context, job["tenantId"], "recovery",
+                                             job["recoveryId"])
+        if error is not None:
             yield _record(context, job, {"status": "failed", "error": error})
             context.set_custom_status({"stage": "failed"})
             return {"recoveryId": job["recoveryId"], "status": "failed", "error": error}

@@ -1,0 +1,68 @@
+"""Activities of the `diff_report` orchestration: begin_diff, diff_kind, assemble_report.
+Thin doors over entra_backup.diff.stages: small JSON in and out, the entries themselves meet
+in the store (staging chunks, then the report).
+
+The request is read from the job record the HTTP handler wrote (status initialized), so the
+orchestration input and history carry only ids. assemble_report also puts the report id and
+its total on the job record (where the API reads them); record_job (shared with `recovery`)
+moves the status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.capture import connection, engine_stages
+
+bp = df.Blueprint()
+Json = dict[str, Any]
+
+
+def diff_request(job: Json) -> Json:
+    """The stage's request from a diffReport job record (fields as api/reports.py stores)."""
+    filters = job.get("filters") or {}
+    return {"tenantId": job["tenantId"], "jobId": job["jobId"],
+            "reportId": job.get("reportId") or job["jobId"],
+            "snapshotId": job["snapshotId"], "against": job.get("against") or "live",
+            "kinds": list(filters.get("kinds") or []),
+            "objectIds": list(filters.get("objectIds") or []),
+            "changes": list(filters.get("changes") or []),
+            "useDelta": bool(job.get("useDelta", True))}
+
+
+@bp.activity_trigger(input_name="request")
+async def begin_diff(request: Json) -> Json:
+    """{"tenantId", "jobId"} -> begun {"reportId", "tenantId", "snapshotId", "against",
+    "kinds", ...}."""
+    stages = engine_stages("diff")
+    conn = connection()
+    job = conn.jobs.get_job(request["tenantId"], request["jobId"])
+    if job.get("jobType") != "diffReport":
+        raise ValueError(f"job {request['jobId']} is not a diff report")
+    begun: Json = await stages.begin_diff(conn, diff_request(job))
+    return begun
+
+
+@bp.activity_trigger(input_name="request")
+async def diff_kind(request: Json) -> Json:
+    """{"begun", "kind", "cursor"} -> {"kind", "done", "cursor", "entries"}: one chunk."""
+    stages = engine_stages("diff")
+    result: Json = await stages.diff_kind(connection(), request["begun"], request["kind"],
+                                          request.get("cursor"))
+    return result
+
+
+@bp.activity_trigger(input_name="request")
+async def assemble_report(request: Json) -> Json:
+    """{"jobId", "begun", "kinds": [diff_kind results]} -> {"reportId", "summary"}; the job
+    record gets reportId and totalChangedObjectsCalculated."""
+    stages = engine_stages("diff")
+    conn = connection()
+    begun = request["begun"]
+    report: Json = await stages.assemble_report(conn, begun, request["kinds"])
+    total = (report.get("summary") or {}).get("total")
+    conn.jobs.update_job(begun["tenantId"], request["jobId"], {
+        "reportId": report["reportId"], "totalChangedObjectsCalculated": total})
+    return report

@@ -1,0 +1,96 @@
+"""Orchestrator `diff_report`: one difference-report job, lease to stored report.
+
+Input (made by the HTTP handler, which has already stored the job - jobType diffReport,
+status initialized, with snapshotId, against, filters, useDelta, reportId - and uses the job
+id as the instance id): {"tenantId": str, "jobId": str}. The request itself is read from the
+job record by begin_diff, so the history never carries it twice.
+continue_as_new adds {"progress": waves progress} (begun + cursors).
+Output: {"jobId", "status": "successful" | "failed" | "abandoned", "reportId"?, "summary"?,
+         "error"?}.
+
+Path: acquire the `tenant_job` lease (not granted -> job failed naming the holder) ->
+calculating -> begin_diff -> running -> waves of diff_kind, the entity's cancel flag read
+before each wave (cancel -> abandoned) -> assemble_report -> successful. Every ending after
+the lease was granted releases it; a failed activity fails the job (never a success a Logic
+App would follow blindly). Deterministic: no clock, random or I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrators import job_lease, waves
+
+bp = df.Blueprint()
+
+WAVES_PER_EXECUTION = 4
+_ERROR_CHARS = 500
+
+
+def _record(context: df.DurableOrchestrationContext, job: dict[str, Any],
+            changes: dict[str, Any]) -> Any:
+    """The job-store status change (record_job, shared with `recovery`)."""
+    return context.call_activity("record_job", {"tenantId": job["tenantId"],
+                                                "jobId": job["jobId"], "changes": changes})
+
+
+def _ended(context: df.DurableOrchestrationContext, job: dict[str, Any], status: str,
+           **extra: Any) -> Generator[Any, Any, dict[str, Any]]:
+    """Record the final status, release the lease (only this instance's), answer."""
+    changes = {"status": status}
+    if "error" in extra:
+        changes["error"] = extra["error"]
+    yield _record(context, job, changes)
+    yield context.call_entity(job_lease.lease_of(job["tenantId"]), "release",
+                              {"instanceId": context.instance_id})
+    context.set_custom_status({"stage": status})
+    return {"jobId": job["jobId"], "status": status, **extra}
+
+
+@bp.orchestration_trigger(context_name="context")
+def diff_report(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    request: dict[str, Any] = context.get_input()
+    job = {"tenantId": request["tenantId"],
+           "jobId": request.get("jobId") or request["reportId"]}
+    progress: dict[str, Any] | None = request.get("progress")
+    if progress is None:
+        error = yield from job_lease.acquire(context, job["tenantId"], "diffReport",
+                                             job["jobId"])
+        if error is not None:
+            yield _record(context, job, {"status": "failed", "error": error})
+            context.set_custom_status({"stage": "failed"})
+            return {"jobId": job["jobId"], "status": "failed", "error": error}
+    try:
+        if progress is None:
+            context.set_custom_status({"stage": "calculating"})
+            yield _record(context, job, {"status": "calculating"})
+            begun = yield context.call_activity("begin_diff", job)
+            progress = waves.started(begun)
+            yield _record(context, job, {"status": "running"})
+        for _ in range(WAVES_PER_EXECUTION):
+            kinds = waves.pending(progress)
+            if not kinds:
+                break
+            lease = yield context.call_entity(job_lease.lease_of(job["tenantId"]), "get")
+            if lease.get("cancel") and lease.get("holder") == context.instance_id:
+                return (yield from _ended(context, job, "abandoned",
+                                          kindsDone=len(progress["done"])))
+            context.set_custom_status(waves.status("running", progress))
+            results = yield waves.wave(context, "diff_kind", progress, kinds)
+            progress = waves.absorbed(progress, results, "entries")
+        if waves.pending(progress):
+            context.set_custom_status(waves.status("running", progress))
+            context.continue_as_new({**request, "progress": progress})
+            return None
+        begun = progress["begun"]
+        context.set_custom_status(waves.status("assembling", progress))
+        report = yield context.call_activity("assemble_report", {
+            "jobId": job["jobId"], "begun": begun,
+            "kinds": [progress["done"][kind] for kind in begun["kinds"]]})
+        return (yield from _ended(context, job, "successful", reportId=report["reportId"],
+                                  summary=report["summary"]))
+    except Exception as exc:  # an activity failed for good: the job fails, the lease goes
+        return (yield from _ended(context, job, "failed", error=str(exc)[:_ERROR_CHARS]))
