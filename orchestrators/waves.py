@@ -44,15 +44,15 @@ def wave(context: df.DurableOrchestrationContext, activity: str, progress: Json,
 
 
 def absorbed(progress: Json, results: list[Json], count_field: str) -> Json:
-    """Progress after a wave: cursors moved on, finished kinds kept with their last result,
-    `count_field` of each chunk added to its kind's count."""
+    """Progress after a wave: cursors moved on, `count_field` of each chunk added to its
+    kind's count, a finished kind kept as its last result carrying the kind's total."""
     cursors, done = dict(progress["cursors"]), dict(progress["done"])
     counts = dict(progress["counts"])
     for result in results:
         kind = result["kind"]
         counts[kind] = counts.get(kind, 0) + int(result.get(count_field) or 0)
         if result["done"]:
-            done[kind] = result
+            done[kind] = {**result, count_field: counts[kind]}  # the kind's total
             cursors.pop(kind, None)
         else:
             cursors[kind] = result["cursor"]
