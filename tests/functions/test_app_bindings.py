@@ -11,9 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_function_app_registers_health_route() -> None:
-    import function_app
+    from tests.functions.api_helpers import registered
 
-    functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
+    functions = registered()
     assert "health" in functions
     bindings = functions["health"].get_bindings_dict()["bindings"]
     trigger = next(b for b in bindings if b["type"] == "httpTrigger")
