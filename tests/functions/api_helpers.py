@@ -82,7 +82,7 @@ class Api:
             params = _match(template, url.path)
             if verb != method or params is None:
                 continue
-            data = raw if raw is not None else (b"" if body is None else orjson.dumps(body))
+            data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
             req = func.HttpRequest(method, f"{HOST}/api/{path}", headers=headers or {},
                                    params=dict(parse_qsl(url.query, keep_blank_values=True)),
                                    route_params=params, body=data)
