@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo sim-demo bench clean
+.PHONY: setup test lint deploy-check demo sim-demo bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ lint: $(STAMP)
 
 # Starts Azurite on free loopback ports for the whole run; graphsim servers are started per
 # test worker by the fixtures. Both are stopped when the run ends, pass or fail.
-test: setup lint
+test: setup lint deploy-check
 	$(PY) -m tests.support.servers -- $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# The package as the Functions host gets it: .funcignore's files, requirements.txt alone in a
+# fresh virtualenv (.venv-runtime), function_app and every engine module imported from there.
+deploy-check: setup
+	$(PY) scripts/deploy_package.py check
 
 demo: setup
 	$(PY) scripts/demo.py
@@ -44,4 +49,4 @@ bench: setup
 	$(PY) bench/diff.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .venv-runtime node_modules .pytest_cache .ruff_cache .mypy_cache

@@ -21,9 +21,9 @@ from api.engine import engine
 from api.errors import bad_request, json_response, not_found, responds
 from api.jobs import LIVE, RETRY_AFTER_SECONDS, absolute_url, new_job_id, next_link
 from entra_backup.kinds import get_kind
-from entra_backup.store import snapshot_time
+from entra_backup.store.snapshots import snapshot_time
+from entra_backup.store.verify import load_manifest
 from entra_backup.types import Json
-from entra_backup.verify import load_manifest
 
 bp = df.Blueprint()
 

@@ -1,15 +1,16 @@
 """The engine as the API sees it: the snapshot store, the job store and the protected tenants,
-built once per configuration from the app settings (ENTRA_BACKUP_*)."""
+from the one wiring both doors use (`entra_backup.connect`), built once per configuration."""
 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 from api.errors import bad_request, not_found
-from entra_backup.jobs import JobStore, open_job_store
-from entra_backup.store import SnapshotStore, open_store, validate_tenant_id
+from entra_backup.connect import Connection, connect
+from entra_backup.recover.jobs import JobStore
+from entra_backup.settings import Settings
+from entra_backup.store.snapshots import SnapshotStore, validate_tenant_id
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,12 @@ class Engine:
 
 def engine() -> Engine:
     """The engine for the current app settings (cached: clients are reused across calls)."""
-    return _engine(os.environ.get("ENTRA_BACKUP_STORE", ""),
-                   os.environ.get("ENTRA_BACKUP_TENANTS", ""))
+    settings = Settings.from_env()
+    connection = _connection(settings)
+    return Engine(store=connection.store, jobs=connection.jobs,
+                  tenants=frozenset(settings.tenants))
 
 
 @functools.lru_cache(maxsize=4)
-def _engine(address: str, tenants: str) -> Engine:
-    return Engine(store=open_store(address), jobs=open_job_store(address),
-                  tenants=frozenset(t.strip() for t in tenants.split(",") if t.strip()))
+def _connection(settings: Settings) -> Connection:
+    return connect(settings)

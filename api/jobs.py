@@ -24,9 +24,9 @@ import orjson
 
 from api.errors import ApiError, json_response
 from api.validate import Query, skiptoken
-from entra_backup.jobs import FINAL_STATUSES, JobStore
-from entra_backup.jobs.base import iso_now
-from entra_backup.store import snapshot_time
+from entra_backup.recover.jobs import FINAL_STATUSES, JobStore
+from entra_backup.recover.jobs.base import iso_now
+from entra_backup.store.snapshots import snapshot_time
 from entra_backup.types import Json
 
 _log = logging.getLogger(__name__)

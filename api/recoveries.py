@@ -23,10 +23,10 @@ from api.jobs import (
     observed,
     start_job,
 )
-from entra_backup.jobs import FINAL_STATUSES
+from entra_backup.diff.reports import load_header
+from entra_backup.recover.jobs import FINAL_STATUSES
 from entra_backup.recover.plan import Selection
-from entra_backup.reports import load_header
-from entra_backup.store import validate_snapshot_id
+from entra_backup.store.snapshots import validate_snapshot_id
 from entra_backup.types import Json
 
 bp = df.Blueprint()

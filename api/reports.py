@@ -24,11 +24,11 @@ from api.jobs import (
     observed,
     start_job,
 )
-from entra_backup.diff import DiffRequest
-from entra_backup.export import EXPORTERS, MEDIA_TYPES
+from entra_backup.diff.export import EXPORTERS, MEDIA_TYPES
+from entra_backup.diff.report_schema import CHANGES
+from entra_backup.diff.reports import iter_entries, load_header
+from entra_backup.diff.run import DiffRequest
 from entra_backup.kinds import get_kind
-from entra_backup.report_schema import CHANGES
-from entra_backup.reports import iter_entries, load_header
 from entra_backup.types import Json
 
 bp = df.Blueprint()

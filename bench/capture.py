@@ -1,4 +1,4 @@
-"""Benchmark: `entra_backup.snapshot.capture` against graphsim, beside a naive msgraph-sdk export.
+"""Benchmark: `capture.snapshot.capture` against graphsim, beside a naive msgraph-sdk export.
 
 Starts `graphsim serve --synthetic N` and runs each exporter in its own child process, so each
 peak RSS (the child's VmHWM) is its own: (a) our capture of every kind into a temporary
@@ -42,9 +42,9 @@ Row = dict[str, Any]
 
 
 async def run_ours(url: str, out: Path, concurrency: int, backoff: float) -> Row:
-    from entra_backup.graph import GraphSession, StaticTokenProvider
-    from entra_backup.snapshot import capture
-    from entra_backup.store import FolderStore
+    from entra_backup.capture.snapshot import capture
+    from entra_backup.graph.session import GraphSession, StaticTokenProvider
+    from entra_backup.store.snapshots import FolderStore
 
     store = FolderStore(out)
     async with GraphSession(base_url=url, tokens=StaticTokenProvider("app:bench"),

@@ -30,10 +30,10 @@ TOKEN = "app:bench-incident"
 
 
 async def child(mode: str, url: str, store_path: str, snapshot: str) -> dict[str, Any]:
-    from entra_backup.diff import DiffRequest, run_diff
-    from entra_backup.graph import GraphSession, StaticTokenProvider
-    from entra_backup.snapshot import capture
-    from entra_backup.store import FolderStore
+    from entra_backup.capture.snapshot import capture
+    from entra_backup.diff.run import DiffRequest, run_diff
+    from entra_backup.graph.session import GraphSession, StaticTokenProvider
+    from entra_backup.store.snapshots import FolderStore
 
     store = FolderStore(store_path)
     async with GraphSession(base_url=url, tokens=StaticTokenProvider("app:bench")) as session:

@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from entra_backup.jobs import JobStore, open_job_store  # noqa: E402
+from entra_backup.recover.jobs import JobStore, open_job_store  # noqa: E402
 from tests.support.servers import start_azurite  # noqa: E402
 
 TENANT = "0f2c5a4e-7d1b-4c39-9a6e-2b8f1d3c4e5a"

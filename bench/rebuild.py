@@ -30,13 +30,13 @@ TARGET = "7b1d1f3f-2222-4000-8000-00000000b002"
 
 async def run(source_url: str, target_url: str, args: argparse.Namespace,
               folder: Path) -> None:
-    from entra_backup.graph import GraphSession, StaticTokenProvider
-    from entra_backup.jobs import FolderJobStore
-    from entra_backup.rebuild.plan import RebuildRequest
-    from entra_backup.rebuild.rewrite import DomainMap, Move
-    from entra_backup.rebuild.run import apply_rebuild, plan_rebuild, verify_rebuild
-    from entra_backup.snapshot import capture
-    from entra_backup.store import FolderStore
+    from entra_backup.capture.snapshot import capture
+    from entra_backup.graph.session import GraphSession, StaticTokenProvider
+    from entra_backup.recover.jobs import FolderJobStore
+    from entra_backup.recover.rebuild.plan import RebuildRequest
+    from entra_backup.recover.rebuild.rewrite import DomainMap, Move
+    from entra_backup.recover.rebuild.run import apply_rebuild, plan_rebuild, verify_rebuild
+    from entra_backup.store.snapshots import FolderStore
 
     store, jobs = FolderStore(folder), FolderJobStore(folder / "jobs")
     control = httpx.Client(base_url=f"{target_url}/_sim", timeout=60)

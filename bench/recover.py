@@ -55,12 +55,12 @@ async def damage(url: str, changes: int) -> int:
 
 
 async def run(url: str, args: argparse.Namespace, folder: Path) -> None:
-    from entra_backup.graph import GraphSession, StaticTokenProvider
+    from entra_backup.capture.snapshot import capture
+    from entra_backup.graph.session import GraphSession, StaticTokenProvider
     from entra_backup.recover.apply import apply_wave
     from entra_backup.recover.plan import PlanOptions, Selection, build_plan
     from entra_backup.recover.run import fresh_report
-    from entra_backup.snapshot import capture
-    from entra_backup.store import FolderStore
+    from entra_backup.store.snapshots import FolderStore
 
     control = httpx.Client(base_url=f"{url}/_sim", timeout=60)
     store = FolderStore(folder)

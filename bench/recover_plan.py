@@ -33,7 +33,7 @@ def oid(kind: str, n: int) -> str:
 
 
 def write_inputs(root: Path, changes: int) -> None:
-    from entra_backup.store import FolderStore
+    from entra_backup.store.snapshots import FolderStore
 
     store = FolderStore(root)
     users = changes * 9 // 10
@@ -81,7 +81,7 @@ def write_inputs(root: Path, changes: int) -> None:
 
 def child(root: Path) -> None:
     from entra_backup.recover.plan import PlanOptions, Selection, build_plan
-    from entra_backup.store import FolderStore
+    from entra_backup.store.snapshots import FolderStore
 
     start = time.perf_counter()
     plan = build_plan(FolderStore(root), TENANT, REPORT, Selection(), PlanOptions())

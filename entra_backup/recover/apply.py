@@ -22,14 +22,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from entra_backup.compare import compare
+from entra_backup.diff.compare import compare
 from entra_backup.errors import GraphError, GraphRequestError, GraphResponseError, NotFoundError
-from entra_backup.graph import GraphSession
+from entra_backup.graph.session import GraphSession
 from entra_backup.kinds import KINDS_BY_NAME, Kind
 from entra_backup.recover import ops as build
 from entra_backup.recover.live_record import read_record
 from entra_backup.recover.plan import iter_steps
-from entra_backup.store import SnapshotStore
+from entra_backup.store.snapshots import SnapshotStore
 from entra_backup.types import Json
 
 STEP_CONCURRENCY = 16

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from entra_backup.capture.records import normalized
+from entra_backup.capture.snapshot import to_record
 from entra_backup.errors import NotFoundError
-from entra_backup.graph import GraphSession
+from entra_backup.graph.session import GraphSession
 from entra_backup.kinds import Kind, Link
-from entra_backup.records import normalized
-from entra_backup.snapshot import to_record
 from entra_backup.types import Json
 
 

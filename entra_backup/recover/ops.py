@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from entra_backup.compare import CREDENTIAL_PROPERTIES
+from entra_backup.diff.compare import CREDENTIAL_PROPERTIES
 from entra_backup.kinds import Kind
 from entra_backup.types import Json
 

@@ -25,13 +25,13 @@ from typing import IO
 
 import orjson
 
+from entra_backup.diff.live import snapshot_records
+from entra_backup.diff.reports import iter_entries, load_header
 from entra_backup.errors import SnapshotNotFoundError
 from entra_backup.kinds import ALL_KINDS, KINDS_BY_NAME, Kind, get_kind
-from entra_backup.live import snapshot_records
 from entra_backup.recover import ops as build
 from entra_backup.recover.safety import BreakGlassCheck
-from entra_backup.reports import iter_entries, load_header
-from entra_backup.store import SnapshotStore, new_snapshot_id
+from entra_backup.store.snapshots import SnapshotStore, new_snapshot_id
 from entra_backup.types import Json
 
 CHUNK = 1000

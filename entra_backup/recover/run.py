@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from entra_backup.diff import DiffRequest, run_diff
+from entra_backup.diff.reports import iter_entries, load_header
+from entra_backup.diff.run import DiffRequest, run_diff
 from entra_backup.errors import RecoveryRefusedError
-from entra_backup.graph import GraphSession
+from entra_backup.graph.session import GraphSession
 from entra_backup.recover.apply import APPLIED, FAILED, apply_wave
 from entra_backup.recover.plan import iter_steps, load_plan
-from entra_backup.reports import iter_entries, load_header
-from entra_backup.store import SnapshotStore
+from entra_backup.store.snapshots import SnapshotStore
 from entra_backup.types import Json
 
 if TYPE_CHECKING:
-    from entra_backup.jobs import JobStore
+    from entra_backup.recover.jobs import JobStore
 
 WAVE_SIZE = 200
 _IGNORED = ("changedBy",)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from entra_backup.diff.live import snapshot_records
 from entra_backup.errors import RecoveryRefusedError
 from entra_backup.kinds import KINDS_BY_NAME
-from entra_backup.live import snapshot_records
-from entra_backup.store import SnapshotStore
+from entra_backup.store.snapshots import SnapshotStore
 from entra_backup.types import Json
 
 

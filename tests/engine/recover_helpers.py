@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from entra_backup.diff import DiffRequest, run_diff
+from entra_backup.capture.snapshot import capture
+from entra_backup.diff.reports import iter_entries
+from entra_backup.diff.run import DiffRequest, run_diff
 from entra_backup.recover.apply import apply_wave
 from entra_backup.recover.plan import PlanOptions, Selection, build_plan, iter_steps
-from entra_backup.reports import iter_entries
-from entra_backup.snapshot import capture
-from entra_backup.store import FolderStore
+from entra_backup.store.snapshots import FolderStore
 from tests.conftest import Sim
 from tests.engine.test_capture import session_for
 

@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from entra_backup.graph import GraphSession, StaticTokenProvider
+from entra_backup.capture.snapshot import MANIFEST, capture, kind_file
+from entra_backup.graph.session import GraphSession, StaticTokenProvider
 from entra_backup.kinds import ALL_KINDS, KINDS_BY_NAME
-from entra_backup.snapshot import MANIFEST, capture, kind_file
-from entra_backup.store import FolderStore, SnapshotStore, open_store
+from entra_backup.store.snapshots import FolderStore, SnapshotStore, open_store
 from tests.conftest import TOKEN, Sim
 
 # Which simulator objects each kind must capture, written out here rather than read from the
@@ -185,7 +185,7 @@ async def test_capture_for_the_wrong_tenant_is_refused(sim: Sim, folder_store: F
 async def test_folder_store_enforces_retention_at_capture(sim: Sim, tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from entra_backup.verify import verify_snapshot
+    from entra_backup.store.verify import verify_snapshot
 
     store = FolderStore(tmp_path / "kept")
     kinds = [KINDS_BY_NAME["organization"]]
@@ -207,7 +207,7 @@ async def test_capture_survives_a_token_that_expires_mid_run(sim: Sim, tmp_path:
 
     from azure.core.credentials import AccessToken
 
-    from entra_backup.graph import CredentialTokenProvider
+    from entra_backup.graph.session import CredentialTokenProvider
 
     class ShortLived:
         issued = 0

@@ -124,7 +124,7 @@ def test_missing_permission_names_the_graph_permission(cli_env: dict[str, str]) 
 
 def test_snapshot_is_never_overwritten(cli_env: dict[str, str]) -> None:
     from entra_backup.errors import SnapshotExistsError
-    from entra_backup.store import FolderStore
+    from entra_backup.store.snapshots import FolderStore
 
     done = json.loads(run("snapshot", "--json", "--kind", "organization", env=cli_env).stdout)
     store = FolderStore(Path(cli_env["ENTRA_BACKUP_STORE"]))

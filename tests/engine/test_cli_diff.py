@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from entra_backup.report_schema import validate_entry, validate_report
+from entra_backup.diff.report_schema import validate_entry, validate_report
 from tests.conftest import Sim
 from tests.engine.conftest import run
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from entra_backup.diff import DiffRequest, run_diff
+from entra_backup.capture.snapshot import capture
+from entra_backup.diff.report_schema import validate_entry, validate_header
+from entra_backup.diff.reports import iter_entries, list_reports
+from entra_backup.diff.run import DiffRequest, run_diff
 from entra_backup.errors import SnapshotIntegrityError, SnapshotNotFoundError
-from entra_backup.report_schema import validate_entry, validate_header
-from entra_backup.reports import iter_entries, list_reports
-from entra_backup.snapshot import capture
-from entra_backup.store import FolderStore
+from entra_backup.store.snapshots import FolderStore
 from tests.conftest import Sim
 from tests.engine.test_capture import session_for
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from entra_backup.kinds import ALL_KINDS, KINDS_BY_NAME
-from entra_backup.store import FolderStore
+from entra_backup.store.snapshots import FolderStore
 from tests.conftest import Sim
 from tests.engine.test_capture import expected_objects
 from tests.engine.test_diff import diff, snap

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from entra_backup.audit import is_native_recovery, recovered_kinds
+from entra_backup.diff.audit import is_native_recovery, recovered_kinds
 from entra_backup.kinds import ALL_KINDS
-from entra_backup.store import FolderStore
-from entra_backup.verify import load_manifest
+from entra_backup.store.snapshots import FolderStore
+from entra_backup.store.verify import load_manifest
 from tests.conftest import Sim
 from tests.engine.test_diff import cloud_user, diff, first, snap
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from entra_backup.store import FolderStore
+from entra_backup.store.snapshots import FolderStore
 from tests.conftest import Sim
 from tests.engine.random_edits import Editor
 from tests.engine.test_diff import diff, snap

@@ -20,10 +20,9 @@ from typing import Any
 
 import pytest
 
-from entra_backup.export import CSV_COLUMNS, EXPORTERS, export, write_csv
-from entra_backup.export_html import _JS, MAX_HTML_ENTRIES, write_html
-from entra_backup.kinds import KINDS_BY_NAME
-from entra_backup.report_schema import (
+from entra_backup.diff.export import CSV_COLUMNS, EXPORTERS, export, write_csv
+from entra_backup.diff.export_html import _JS, MAX_HTML_ENTRIES, write_html
+from entra_backup.diff.report_schema import (
     ENTRY_KEYS,
     REASON_CODES,
     SCHEMA_DIR,
@@ -32,6 +31,7 @@ from entra_backup.report_schema import (
     validate_entry,
     validate_report,
 )
+from entra_backup.kinds import KINDS_BY_NAME
 
 EVIL = "<script>alert(1)</script>"
 AUDIT = {"when": "2026-11-26T10:00:00Z", "activity": "Update user", "operationType": "Update",

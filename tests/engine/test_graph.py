@@ -28,7 +28,7 @@ from entra_backup.errors import (
     PermanentDeleteRefusedError,
     ThrottledError,
 )
-from entra_backup.graph import (
+from entra_backup.graph.session import (
     BatchRequest,
     CredentialTokenProvider,
     GraphSession,

@@ -19,7 +19,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.data.tables import TableServiceClient
 
 from entra_backup.errors import JobNotFoundError, StoreError
-from entra_backup.jobs import (
+from entra_backup.recover.jobs import (
     JOB_STATUSES,
     MAX_DETAIL_CHARS,
     FolderJobStore,
@@ -27,7 +27,7 @@ from entra_backup.jobs import (
     TableJobStore,
     open_job_store,
 )
-from entra_backup.jobs.folder import RESULTS
+from entra_backup.recover.jobs.folder import RESULTS
 from tests.support.servers import AZURITE_ACCOUNT, AZURITE_KEY
 
 TENANT = "0f2c5a4e-7d1b-4c39-9a6e-2b8f1d3c4e5a"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from entra_backup._pacing import _RATE_BACKOFF, DIRECTORY, GraphStats, Pacer, is_budget_429
+from entra_backup.graph.pacing import _RATE_BACKOFF, DIRECTORY, GraphStats, Pacer, is_budget_429
 
 
 class _Clock:

@@ -25,13 +25,18 @@ from typing import Any
 
 import pytest
 
-from entra_backup.jobs import FolderJobStore
-from entra_backup.rebuild.plan import RebuildRequest
-from entra_backup.rebuild.rewrite import DomainMap, Move
-from entra_backup.rebuild.run import StoredIdMap, apply_rebuild, plan_rebuild, verify_rebuild
+from entra_backup.capture.snapshot import capture
+from entra_backup.recover.jobs import FolderJobStore
 from entra_backup.recover.plan import iter_steps
-from entra_backup.snapshot import capture
-from entra_backup.store import FolderStore
+from entra_backup.recover.rebuild.plan import RebuildRequest
+from entra_backup.recover.rebuild.rewrite import DomainMap, Move
+from entra_backup.recover.rebuild.run import (
+    StoredIdMap,
+    apply_rebuild,
+    plan_rebuild,
+    verify_rebuild,
+)
+from entra_backup.store.snapshots import FolderStore
 from graphsim import launch
 from tests.conftest import TOKEN, Sim
 from tests.engine.conftest import run

@@ -6,7 +6,7 @@ import random
 import tracemalloc
 from pathlib import Path
 
-from entra_backup.records import RecordSorter, normalized
+from entra_backup.capture.records import RecordSorter, normalized
 
 
 def _record(object_id: str, members: list[str] | None = None, **props: object) -> dict:

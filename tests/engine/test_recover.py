@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from entra_backup.store import FolderStore
+from entra_backup.store.snapshots import FolderStore
 from tests.conftest import Sim
 from tests.engine.recover_helpers import plan_and_apply, report, snap
 from tests.engine.test_capture import session_for
@@ -271,7 +271,7 @@ async def test_storms_of_429_and_5xx_and_an_expiring_token_lose_nothing(
 
     from azure.core.credentials import AccessToken
 
-    from entra_backup.graph import CredentialTokenProvider, GraphSession
+    from entra_backup.graph.session import CredentialTokenProvider, GraphSession
     from entra_backup.recover.apply import apply_wave
     from entra_backup.recover.plan import PlanOptions, Selection, build_plan
     from tests.conftest import TOKEN

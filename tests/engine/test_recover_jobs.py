@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from entra_backup.jobs import JobStore, open_job_store
+from entra_backup.recover.jobs import JobStore, open_job_store
 from entra_backup.recover.plan import PlanOptions, Selection, build_plan
 from entra_backup.recover.run import new_job, run_waves, verify_recovery
-from entra_backup.store import FolderStore
+from entra_backup.store.snapshots import FolderStore
 from tests.conftest import Sim
 from tests.engine.recover_helpers import report, snap
 from tests.engine.test_capture import session_for

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from entra_backup.store import FolderStore
+from entra_backup.store.snapshots import FolderStore
 from tests.conftest import Sim
 from tests.engine.incidents import Incident
 from tests.engine.recover_helpers import plan_and_apply, report, snap

@@ -22,7 +22,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
 from entra_backup.errors import SnapshotExistsError, SnapshotNotFoundError, StoreError
-from entra_backup.store import (
+from entra_backup.store.snapshots import (
     DEFAULT_RETENTION_DAYS,
     BlobStore,
     FolderStore,

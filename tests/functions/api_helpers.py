@@ -15,9 +15,10 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import orjson
 
-from entra_backup.jobs import JobStore
-from entra_backup.reports import save_report
-from entra_backup.store import SnapshotStore
+from entra_backup.diff.reports import save_report
+from entra_backup.recover.jobs import JobStore
+from entra_backup.store.snapshots import SnapshotStore
+from tests.support.durable_harness import app_functions
 from tests.support.durable_http import DurableHttpServer, call
 
 HOST = "https://backup.example.test"
@@ -25,10 +26,10 @@ HOST = "https://backup.example.test"
 
 @functools.cache
 def registered() -> dict[str, Any]:
-    """`function_app.app.get_functions()` by name, once per process (a second call raises)."""
+    """The app's functions by name (`get_functions()` runs once per app: a second call raises)."""
     import function_app
 
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return {f.get_function_name(): f for f in app_functions(function_app.app)}
 
 
 @functools.cache

@@ -1,0 +1,98 @@
+"""Every app setting the engine reads, parsed once, in one place, for both doors.
+
+The CLI and the Functions app read the same environment variables (the Functions host turns
+app settings into them), so a value means the same thing whether an operator types a command
+or a timer fires. A bad value is a `SettingsError` naming the variable, raised when the
+settings are read, before anything is written or contacted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from entra_backup.recover.jobs.base import DEFAULT_KEEP_DAYS
+from entra_backup.store.snapshots import DEFAULT_RETENTION_DAYS
+
+DEFAULT_GRAPH_URL: Final = "https://graph.microsoft.com"
+
+STORE_ENV: Final = "ENTRA_BACKUP_STORE"
+GRAPH_URL_ENV: Final = "ENTRA_BACKUP_GRAPH_URL"
+GRAPH_TOKEN_ENV: Final = "ENTRA_BACKUP_GRAPH_TOKEN"
+TENANTS_ENV: Final = "ENTRA_BACKUP_TENANTS"
+RETENTION_ENV: Final = "ENTRA_BACKUP_RETENTION_DAYS"
+HISTORY_DAYS_ENV: Final = "ENTRA_BACKUP_HISTORY_DAYS"
+BREAK_GLASS_ENV: Final = "ENTRA_BACKUP_BREAK_GLASS"
+DRIFT_WEBHOOK_ENV: Final = "ENTRA_BACKUP_DRIFT_WEBHOOK"
+
+
+class SettingsError(ValueError):
+    """An app setting (or the command-line value standing in for it) is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the engine needs to know about its deployment. Secrets are never shown in repr."""
+
+    store: str | None = None
+    graph_url: str = DEFAULT_GRAPH_URL
+    graph_token: str | None = field(default=None, repr=False)
+    tenants: tuple[str, ...] = ()
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    history_days: int = DEFAULT_KEEP_DAYS
+    break_glass: tuple[str, ...] = ()
+    drift_webhook: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        values = os.environ if env is None else env
+
+        def text(name: str) -> str:
+            return values.get(name, "").strip()
+
+        webhook = text(DRIFT_WEBHOOK_ENV) or None
+        if webhook is not None:
+            webhook = _url(webhook, DRIFT_WEBHOOK_ENV)
+        return cls(
+            store=text(STORE_ENV) or None,
+            graph_url=graph_base_url(text(GRAPH_URL_ENV) or DEFAULT_GRAPH_URL, GRAPH_URL_ENV),
+            graph_token=text(GRAPH_TOKEN_ENV) or None,
+            tenants=_listed(text(TENANTS_ENV)),
+            retention_days=_days(text(RETENTION_ENV), RETENTION_ENV, DEFAULT_RETENTION_DAYS),
+            history_days=_days(text(HISTORY_DAYS_ENV), HISTORY_DAYS_ENV, int(DEFAULT_KEEP_DAYS)),
+            break_glass=_listed(text(BREAK_GLASS_ENV)),
+            drift_webhook=webhook,
+        )
+
+    def require_store(self) -> str:
+        if not self.store:
+            raise SettingsError(f"no store given: pass --store or set {STORE_ENV}")
+        return self.store
+
+
+def graph_base_url(url: str, what: str = "--graph-url") -> str:
+    """Graph's base URL without a version segment (the session adds /v1.0 or /beta)."""
+    url = url.strip().rstrip("/")
+    for suffix in ("/v1.0", "/beta"):
+        url = url.removesuffix(suffix)
+    return _url(url, what)
+
+
+def _url(url: str, what: str) -> str:
+    if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+        raise SettingsError(f"bad {what} {url!r}: it must start with http:// or https://")
+    return url
+
+
+def _listed(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _days(text: str, name: str, default: int) -> int:
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"{name} must be a whole number of days >= 1, not {text!r}")
+    return int(text)
