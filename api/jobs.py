@@ -80,14 +80,14 @@ async def ensure_tenant_free(client: df.DurableOrchestrationClient, tenant_id: s
 
 
 async def start_job(client: df.DurableOrchestrationClient, jobs: JobStore, job: Json,
-                    orchestrator: str) -> Json:
+                    orchestrator: str, request: Mapping[str, Any]) -> Json:
     """Record the job (status initialized), then start its orchestration with the job id as
-    instance id. If the start fails the record is marked failed, so nothing half-begun stays
-    waiting."""
+    instance id and `request` (small JSON) plus tenantId and jobId as input. If the start
+    fails the record is marked failed, so nothing half-begun stays waiting."""
     jobs.create_job(job)
     try:
         await client.start_new(orchestrator, job["jobId"],
-                               {"tenantId": job["tenantId"], "jobId": job["jobId"]})
+                               {**request, "tenantId": job["tenantId"], "jobId": job["jobId"]})
     except Exception:
         jobs.update_job(job["tenantId"], job["jobId"], {
             "status": "failed", "error": "the orchestration could not be started",

@@ -77,7 +77,9 @@ async def start_recovery(req: func.HttpRequest,
         "cursor": 0, "wave": 0, "steps": None,
         "counters": {"applied": 0, "skipped": 0, "failed": 0},
         "totalObjectsModified": 0, "totalFailedChanges": 0, "idMap": {}})
-    await start_job(client, eng.jobs, job, ORCHESTRATOR)
+    await start_job(client, eng.jobs, job, ORCHESTRATOR, {  # what orchestrators.recovery reads
+        "recoveryId": job["jobId"], "snapshotId": job["snapshotId"], "reportId": report_id,
+        "selection": job["selection"], **flags})
     return job_response(req, job, recovery_path(tenant, job["jobId"]), created=True)
 
 

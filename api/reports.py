@@ -74,7 +74,10 @@ async def start_diff_report(req: func.HttpRequest,
                     "changes": request.changes},
         "useDelta": request.use_delta, "totalChangedObjectsCalculated": None})
     job["reportId"] = job["jobId"]  # where the report is stored; the orchestration may move it
-    await start_job(client, eng.jobs, job, ORCHESTRATOR)
+    await start_job(client, eng.jobs, job, ORCHESTRATOR, {
+        "reportId": job["reportId"], "snapshotId": request.snapshot_id,
+        "against": request.against, "kinds": request.kinds, "objectIds": request.object_ids,
+        "changes": request.changes, "useDelta": request.use_delta})
     return job_response(req, job, report_path(tenant, job["jobId"]), created=True)
 
 

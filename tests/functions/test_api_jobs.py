@@ -37,8 +37,10 @@ def test_diff_report_answers_202_then_200_when_the_job_is_final(world: World) ->
     assert answer.headers["Location"] == f"{HOST}/api/tenants/{world.tenant}/diff-reports/{job_id}"
     assert answer.headers["Retry-After"] == "30"
     assert "code=" not in answer.headers["Location"]
-    assert world.durable.started == [("diff_report", job_id,
-                                      {"tenantId": world.tenant, "jobId": job_id})]
+    assert world.durable.started == [("diff_report", job_id, {
+        "tenantId": world.tenant, "jobId": job_id, "reportId": job_id, "snapshotId": SNAPSHOT,
+        "against": "live", "kinds": ["users"], "objectIds": [], "changes": [],
+        "useDelta": True})]
     record = world.engine.jobs.get_job(world.tenant, job_id)
     assert record["status"] == "initialized" and record["jobType"] == "diffReport"
     assert record["filters"] == {"kinds": ["users"], "objectIds": [], "changes": []}
@@ -126,8 +128,11 @@ def test_recovery_from_a_finished_report_then_results_paged(world: World) -> Non
     assert answer.status == 202, answer.body
     recovery = answer.json()["id"]
     assert answer.headers["Location"] == f"{HOST}/api/tenants/{world.tenant}/recoveries/{recovery}"
-    assert world.durable.started == [("recovery", recovery,
-                                      {"tenantId": world.tenant, "jobId": recovery})]
+    assert world.durable.started == [("recovery", recovery, {
+        "tenantId": world.tenant, "jobId": recovery, "recoveryId": recovery,
+        "snapshotId": SNAPSHOT, "reportId": "20261201T030000.000Z",
+        "selection": {"kinds": ["users"], "objectIds": []}, "dryRun": True,
+        "recreateHardDeleted": False, "reportOnlyCa": True})]
     record = world.engine.jobs.get_job(world.tenant, recovery)
     assert record["reportId"] == "20261201T030000.000Z" and record["diffReportId"] == report_job
     assert record["dryRun"] is True and record["selection"] == {"kinds": ["users"],
