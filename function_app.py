@@ -10,7 +10,10 @@ import azure.functions as func
 from activities.capture import bp as capture_activities_bp
 from activities.diff import bp as diff_activities_bp
 from activities.recovery import bp as recovery_activities_bp
+from api.backups import bp as backups_bp
 from api.health import bp as health_bp
+from api.recoveries import bp as recoveries_bp
+from api.reports import bp as reports_bp
 from orchestrators.diff_report import bp as diff_report_bp
 from orchestrators.recovery import bp as recovery_bp
 from orchestrators.schedule import bp as schedule_bp
@@ -19,6 +22,9 @@ from orchestrators.tenant_job import bp as tenant_job_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health_bp)
+app.register_functions(backups_bp)
+app.register_functions(reports_bp)
+app.register_functions(recoveries_bp)
 app.register_functions(tenant_job_bp)
 app.register_functions(recovery_bp)
 app.register_functions(recovery_activities_bp)

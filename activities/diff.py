@@ -2,8 +2,8 @@
 Thin doors over entra_backup.diff.stages: small JSON in and out, the entries themselves meet
 in the store (staging chunks, then the report).
 
-The request is read from the job record the HTTP handler wrote (status initialized), so the
-orchestration input and history carry only ids. assemble_report also puts the report id and
+The request comes in the orchestration's input (the HTTP handler's, small: ids and filters),
+or from the job record the handler wrote. assemble_report also puts the report id and
 its total on the job record (where the API reads them); record_job (shared with `recovery`)
 moves the status.
 """
@@ -34,14 +34,17 @@ def diff_request(job: Json) -> Json:
 
 @bp.activity_trigger(input_name="request")
 async def begin_diff(request: Json) -> Json:
-    """{"tenantId", "jobId"} -> begun {"reportId", "tenantId", "snapshotId", "against",
-    "kinds", ...}."""
+    """The orchestration's request ({"tenantId", "jobId", "reportId", "snapshotId", "against",
+    "kinds", "objectIds", "changes", "useDelta"}; with only tenantId and jobId, the job
+    record's) -> begun {"reportId", "tenantId", "snapshotId", "against", "kinds", ...}."""
     stages = engine_stages("diff")
     conn = connection()
-    job = conn.jobs.get_job(request["tenantId"], request["jobId"])
-    if job.get("jobType") != "diffReport":
-        raise ValueError(f"job {request['jobId']} is not a diff report")
-    begun: Json = await stages.begin_diff(conn, diff_request(job))
+    if "snapshotId" not in request:
+        job = conn.jobs.get_job(request["tenantId"], request["jobId"])
+        if job.get("jobType") != "diffReport":
+            raise ValueError(f"job {request['jobId']} is not a diff report")
+        request = diff_request(job)
+    begun: Json = await stages.begin_diff(conn, request)
     return begun
 
 

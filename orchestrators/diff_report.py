@@ -1,9 +1,10 @@
 """Orchestrator `diff_report`: one difference-report job, lease to stored report.
 
 Input (made by the HTTP handler, which has already stored the job - jobType diffReport,
-status initialized, with snapshotId, against, filters, useDelta, reportId - and uses the job
-id as the instance id): {"tenantId": str, "jobId": str}. The request itself is read from the
-job record by begin_diff, so the history never carries it twice.
+status initialized - and uses the job id as the instance id):
+  {"tenantId", "jobId", "reportId", "snapshotId", "against", "kinds", "objectIds",
+   "changes", "useDelta"}
+(with only {"tenantId", "jobId"}, begin_diff reads the request from the job record).
 continue_as_new adds {"progress": waves progress} (begun + cursors).
 Output: {"jobId", "status": "successful" | "failed" | "abandoned", "reportId"?, "summary"?,
          "error"?}.
@@ -67,7 +68,8 @@ def diff_report(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
         if progress is None:
             context.set_custom_status({"stage": "calculating"})
             yield _record(context, job, {"status": "calculating"})
-            begun = yield context.call_activity("begin_diff", job)
+            begun = yield context.call_activity("begin_diff", {
+                key: value for key, value in request.items() if key != "progress"})
             progress = waves.started(begun)
             yield _record(context, job, {"status": "running"})
         for _ in range(WAVES_PER_EXECUTION):

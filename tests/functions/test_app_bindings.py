@@ -11,10 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_function_app_registers_health_route() -> None:
-    import function_app
-    from tests.support.durable_harness import app_functions  # get_functions() runs once per app
+    from tests.functions.api_helpers import registered
 
-    functions = {f.get_function_name(): f for f in app_functions(function_app.app)}
+    functions = registered()
     assert "health" in functions
     bindings = functions["health"].get_bindings_dict()["bindings"]
     trigger = next(b for b in bindings if b["type"] == "httpTrigger")

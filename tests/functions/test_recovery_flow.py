@@ -1,7 +1,7 @@
 """The `recovery` orchestrator's control flow through the replay harness, with stand-in
-activities of the same names over an in-memory job (the engine-backed activities are tested
-against graphsim and Azurite in test_recovery_orchestration.py once the engine's stages are
-importable from their sub-packages). The orchestrator and the tenant_job entity are the real
+activities of the same names over an in-memory job, so each control-flow branch is reached in
+milliseconds (the engine-backed activities run against graphsim and Azurite in
+test_recovery_orchestration.py). The orchestrator and the tenant_job entity are the real
 ones; the stand-ins keep the activities' contract: small JSON in and out, idempotent repeats.
 """
 
