@@ -3,64 +3,63 @@ replay harness as task hub, and the retention timer against a real store."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import azure.durable_functions as df
 import pytest
-from azure.durable_functions.models.DurableOrchestrationStatus import (
-    DurableOrchestrationStatus,
-)
 from azure.functions.timer import TimerRequest
 
 from entra_backup.errors import StoreError
 from entra_backup.store.snapshots import FolderStore, new_snapshot_id, open_store
+from orchestrators.schedule import bp as schedule_bp
 from orchestrators.schedule import (
     retention_pass,
     retention_timer,
     scheduled_occurrence,
     snapshot_instance_id,
-    snapshot_timer,
 )
 from orchestrators.snapshot import bp as snapshot_bp
-from tests.support.durable_harness import Harness
+from tests.support.durable_harness import Harness, app_functions
+from tests.support.durable_http import DurableHttpServer, call
 
 app = df.DFApp()
 app.register_functions(snapshot_bp)
+app.register_functions(schedule_bp)
 TENANTS = "contoso,FABRIKAM.example"
 
 
-class HarnessClient:
-    """The two durable-client calls the timer makes, answered by the harness (the SDK's own
-    DurableOrchestrationStatus built from the status JSON the extension returns)."""
+class Hub:
+    """The harness as task hub behind the loopback management API: the timer gets the SDK's
+    own DurableOrchestrationClient, built from the durableClient binding JSON."""
 
-    def __init__(self, harness: Harness) -> None:
-        self.harness = harness
-        self.started: list[str] = []
+    def __init__(self) -> None:
+        self.harness = Harness(app)
+        self.server = DurableHttpServer(self.harness)
+        self.timer = next(f for f in app_functions(app)
+                          if f.get_function_name() == "snapshot_timer")
 
-    async def get_status(self, instance_id: str) -> DurableOrchestrationStatus:
-        status = self.harness.status(instance_id)
-        if status is None:
-            return DurableOrchestrationStatus()
-        return DurableOrchestrationStatus.from_json(status)
-
-    async def start_new(self, name: str, instance_id: str, client_input: Any) -> str:
-        self.harness.start(name, instance_id, client_input)
-        self.started.append(instance_id)
-        return instance_id
+    @property
+    def started(self) -> list[str]:
+        return list(self.harness.instances)
 
 
-def fire(client: HarnessClient, next_occurrence: str | None, *, past_due: bool = False) -> None:
+def fire(hub: Hub, next_occurrence: str | None, *, past_due: bool = False) -> None:
     timer = TimerRequest(past_due=past_due, schedule_status=None if next_occurrence is None
-                              else {"Last": "2026-03-01T23:00:00+00:00",
-                                    "Next": next_occurrence,
-                                    "LastUpdated": "2026-03-01T23:00:00.1+00:00"})
-    handler = snapshot_timer.build().get_user_function().client_function
-    asyncio.run(handler(timer, client))
+                         else {"Last": "2026-03-01T23:00:00+00:00", "Next": next_occurrence,
+                               "LastUpdated": "2026-03-01T23:00:00.1+00:00"})
+    call(hub.timer, timer=timer, client=hub.server.binding())
+
+
+@pytest.fixture
+def hub() -> Iterator[Hub]:
+    made = Hub()
+    yield made
+    made.server.close()
 
 
 @pytest.fixture
@@ -69,31 +68,33 @@ def tenants(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("tenants")
-def test_two_firings_for_one_occurrence_start_one_snapshot_per_tenant() -> None:
-    harness = Harness(app)
-    client = HarnessClient(harness)
-    fire(client, "2026-03-02T23:00:00+00:00")
-    fire(client, "2026-03-02T23:00:00.0000000+00:00", past_due=True)  # a repeat after restart
-    assert client.started == ["snapshot-contoso-20260302T230000Z",
+def test_two_firings_for_one_occurrence_start_one_snapshot_per_tenant(hub: Hub) -> None:
+    fire(hub, "2026-03-02T23:00:00+00:00")
+    fire(hub, "2026-03-02T23:00:00.0000000+00:00", past_due=True)  # a repeat after restart
+    assert hub.started == ["snapshot-contoso-20260302T230000Z",
                               "snapshot-fabrikam.example-20260302T230000Z"]
-    assert harness.status(client.started[0])["input"] == {
+    assert hub.harness.status(hub.started[0])["input"] == {
         "tenantId": "contoso", "trigger": "timer", "scheduledFor": "2026-03-02T23:00:00Z"}
 
 
 @pytest.mark.usefixtures("tenants")
-def test_a_completed_occurrence_is_not_taken_again_but_the_next_one_is() -> None:
-    harness = Harness(app)
-    client = HarnessClient(harness)
-    fire(client, "2026-03-02T23:00:00Z")
-    for instance_id in client.started:  # end them: the orchestration has no activities here
+def test_a_completed_occurrence_is_not_taken_again_but_the_next_one_is(hub: Hub) -> None:
+    harness = hub.harness
+    fire(hub, "2026-03-02T23:00:00Z")
+    first = hub.started
+    for instance_id in first:  # end them: the orchestration has no activities here
         harness.terminate(instance_id)
-    harness.instances[client.started[0]].status = "Completed"
-    fire(client, "2026-03-02T23:00:00Z")
-    # the terminated one is taken again, the completed one is not
-    assert client.started[2:] == ["snapshot-fabrikam.example-20260302T230000Z"]
-    fire(client, "2026-03-03T23:00:00Z")
-    assert client.started[3:] == ["snapshot-contoso-20260303T230000Z",
-                                  "snapshot-fabrikam.example-20260303T230000Z"]
+    harness.instances[first[0]].status = "Completed"
+    created = {i: harness.instances[i].created for i in first}
+    harness.advance(timedelta(minutes=5))
+    fire(hub, "2026-03-02T23:00:00Z")
+    # the terminated one is started again (a new instance), the completed one is not
+    assert harness.instances[first[0]].created == created[first[0]]
+    assert harness.instances[first[1]].created > created[first[1]]
+    assert harness.status(first[1])["runtimeStatus"] == "Pending"
+    fire(hub, "2026-03-03T23:00:00Z")
+    assert hub.started[2:] == ["snapshot-contoso-20260303T230000Z",
+                               "snapshot-fabrikam.example-20260303T230000Z"]
 
 
 def test_occurrence_comes_from_schedule_status_or_the_minute_without_a_monitor() -> None:
