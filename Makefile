@@ -29,6 +29,7 @@ lint: $(STAMP)
 # Starts Azurite on free loopback ports for the whole run; graphsim servers are started per
 # test worker by the fixtures. Both are stopped when the run ends, pass or fail.
 test: setup lint
+	bash scripts/check_infra.sh
 	$(PY) -m tests.support.servers -- $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 demo: setup
