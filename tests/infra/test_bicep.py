@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from entra_backup.store import DEFAULT_CONTAINER
+from entra_backup.store.snapshots import DEFAULT_CONTAINER
 from tests.infra.bicep import (
     INFRA,
     bicep_files,
