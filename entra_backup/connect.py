@@ -34,7 +34,8 @@ class Connection:
 
     @cached_property
     def store(self) -> SnapshotStore:
-        return _open(open_store, self.settings)
+        days = self.settings.retention_days if self.settings.worm == "locked" else None
+        return _open(lambda address: open_store(address, immutability_days=days), self.settings)
 
     @cached_property
     def jobs(self) -> JobStore:

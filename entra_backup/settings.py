@@ -26,6 +26,8 @@ RETENTION_ENV: Final = "ENTRA_BACKUP_RETENTION_DAYS"
 HISTORY_DAYS_ENV: Final = "ENTRA_BACKUP_HISTORY_DAYS"
 BREAK_GLASS_ENV: Final = "ENTRA_BACKUP_BREAK_GLASS"
 DRIFT_WEBHOOK_ENV: Final = "ENTRA_BACKUP_DRIFT_WEBHOOK"
+WORM_ENV: Final = "ENTRA_BACKUP_WORM"
+WORM_MODES: Final = ("off", "locked")
 
 
 class SettingsError(ValueError):
@@ -44,6 +46,10 @@ class Settings:
     history_days: int = DEFAULT_KEEP_DAYS
     break_glass: tuple[str, ...] = ()
     drift_webhook: str | None = field(default=None, repr=False)
+    # "locked": every blob version is written with its own locked immutability policy until
+    # its retention ends, so nobody - not an Owner, not us - can shorten or delete it sooner
+    # (needs version-level immutability on the container: real Azure, not Azurite).
+    worm: str = "off"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +70,7 @@ class Settings:
             history_days=_days(text(HISTORY_DAYS_ENV), HISTORY_DAYS_ENV, int(DEFAULT_KEEP_DAYS)),
             break_glass=_listed(text(BREAK_GLASS_ENV)),
             drift_webhook=webhook,
+            worm=_choice(text(WORM_ENV).lower() or "off", WORM_ENV, WORM_MODES),
         )
 
     def require_store(self) -> str:
@@ -84,6 +91,12 @@ def _url(url: str, what: str) -> str:
     if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
         raise SettingsError(f"bad {what} {url!r}: it must start with http:// or https://")
     return url
+
+
+def _choice(text: str, name: str, allowed: tuple[str, ...]) -> str:
+    if text not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {text!r}")
+    return text
 
 
 def _listed(text: str) -> tuple[str, ...]:

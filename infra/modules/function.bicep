@@ -133,6 +133,7 @@ var appSettings = {
   ENTRA_BACKUP_STAGING: '${vaultBlobEndpoint}staging'
   ENTRA_BACKUP_TENANTS: protectedTenants
   ENTRA_BACKUP_RETENTION_DAYS: string(retentionDays)
+  ENTRA_BACKUP_WORM: 'locked'
   ENTRA_BACKUP_HISTORY_DAYS: '365'
   ENTRA_BACKUP_BREAK_GLASS: breakGlass
   ENTRA_BACKUP_DRIFT_WEBHOOK: driftWebhook
