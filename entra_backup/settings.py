@@ -27,6 +27,9 @@ HISTORY_DAYS_ENV: Final = "ENTRA_BACKUP_HISTORY_DAYS"
 BREAK_GLASS_ENV: Final = "ENTRA_BACKUP_BREAK_GLASS"
 DRIFT_WEBHOOK_ENV: Final = "ENTRA_BACKUP_DRIFT_WEBHOOK"
 WORM_ENV: Final = "ENTRA_BACKUP_WORM"
+ARCHIVE_ENV: Final = "ENTRA_BACKUP_ARCHIVE"
+ARCHIVE_DAYS_ENV: Final = "ENTRA_BACKUP_ARCHIVE_DAYS"
+DEFAULT_ARCHIVE_DAYS: Final = 365
 WORM_MODES: Final = ("off", "locked")
 
 
@@ -50,6 +53,8 @@ class Settings:
     # its retention ends, so nobody - not an Owner, not us - can shorten or delete it sooner
     # (needs version-level immutability on the container: real Azure, not Azurite).
     worm: str = "off"
+    archive: str | None = None  # the long-term archive's store address; None = no archive
+    archive_days: int = DEFAULT_ARCHIVE_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +76,8 @@ class Settings:
             break_glass=_listed(text(BREAK_GLASS_ENV)),
             drift_webhook=webhook,
             worm=_choice(text(WORM_ENV).lower() or "off", WORM_ENV, WORM_MODES),
+            archive=text(ARCHIVE_ENV) or None,
+            archive_days=_days(text(ARCHIVE_DAYS_ENV), ARCHIVE_DAYS_ENV, DEFAULT_ARCHIVE_DAYS),
         )
 
     def require_store(self) -> str:
