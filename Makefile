@@ -29,6 +29,7 @@ lint: $(STAMP)
 # Starts Azurite on free loopback ports for the whole run; graphsim servers are started per
 # test worker by the fixtures. Both are stopped when the run ends, pass or fail.
 test: setup lint deploy-check
+	bash scripts/check_infra.sh
 	$(PY) -m tests.support.servers -- $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # The package as the Functions host gets it: .funcignore's files, requirements.txt alone in a
@@ -49,4 +50,4 @@ bench: setup
 	$(PY) bench/diff.py
 
 clean:
-	rm -rf $(VENV) .venv-runtime node_modules .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .venv-runtime .venv-checkov node_modules .pytest_cache .ruff_cache .mypy_cache

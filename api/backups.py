@@ -8,6 +8,7 @@ and 200 when it ended, successful or failed.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Final
 from urllib.parse import urlencode
@@ -19,7 +20,7 @@ from api import validate
 from api.auth import ADMINISTRATOR, READER, authorize
 from api.engine import engine
 from api.errors import bad_request, json_response, not_found, responds
-from api.jobs import LIVE, RETRY_AFTER_SECONDS, absolute_url, new_job_id, next_link
+from api.jobs import LIVE, RETRY_AFTER_SECONDS, absolute_url, next_link
 from entra_backup.kinds import get_kind
 from entra_backup.store.snapshots import snapshot_time
 from entra_backup.store.verify import load_manifest
@@ -44,7 +45,7 @@ async def list_backups(req: func.HttpRequest,
     tenant = eng.tenant(req.route_params["tenantId"])
     path = f"tenants/{tenant}/backups"
     if operation is not None:
-        return await _operation(req, client, tenant, validate.job_id(operation, "operationId"))
+        return await _operation(req, client, tenant, validate.operation_id(operation))
     snapshots = eng.store.list_snapshots(tenant)
     page = []
     for snapshot_id in snapshots[skip:skip + top]:
@@ -74,7 +75,7 @@ async def start_backup(req: func.HttpRequest,
     except ValueError as exc:
         raise bad_request(str(exc)) from None
     tenant = engine().tenant(req.route_params["tenantId"])
-    operation = new_job_id()
+    operation = uuid.uuid4().hex
     snapshot_input: Json = {"tenantId": tenant, "operationId": operation, "trigger": "http"}
     if kinds:
         snapshot_input["kinds"] = kinds

@@ -13,8 +13,8 @@ beside them. The pattern is the resource-based long-running operation Logic Apps
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
@@ -26,7 +26,7 @@ from api.errors import ApiError, json_response
 from api.validate import Query, skiptoken
 from entra_backup.recover.jobs import FINAL_STATUSES, JobStore
 from entra_backup.recover.jobs.base import iso_now
-from entra_backup.store.snapshots import snapshot_time
+from entra_backup.store.snapshots import new_snapshot_id, snapshot_time
 from entra_backup.types import Json
 
 _log = logging.getLogger(__name__)
@@ -43,7 +43,13 @@ _OWN_FIELDS: Final = ("jobType", "snapshotId", "reportId", "against", "filters",
 
 
 def new_job_id() -> str:
-    return uuid.uuid4().hex
+    """The engine's time-form id: the report or plan is stored under it, and ids sort by time."""
+    return new_snapshot_id(datetime.now(UTC))
+
+
+def instance_id(job: Mapping[str, Any]) -> str:
+    """The job's orchestration instance: unique across tenants (job ids are only per tenant)."""
+    return f"{job['jobType']}-{job['tenantId']}-{job['jobId']}"
 
 
 def absolute_url(req: func.HttpRequest, path: str) -> str:
@@ -81,12 +87,12 @@ async def ensure_tenant_free(client: df.DurableOrchestrationClient, tenant_id: s
 
 async def start_job(client: df.DurableOrchestrationClient, jobs: JobStore, job: Json,
                     orchestrator: str, request: Mapping[str, Any]) -> Json:
-    """Record the job (status initialized), then start its orchestration with the job id as
-    instance id and `request` (small JSON) plus tenantId and jobId as input. If the start
-    fails the record is marked failed, so nothing half-begun stays waiting."""
+    """Record the job (status initialized), then start its orchestration (`instance_id`) with
+    `request` (small JSON) plus tenantId and jobId as input. If the start fails the record is
+    marked failed, so nothing half-begun stays waiting."""
     jobs.create_job(job)
     try:
-        await client.start_new(orchestrator, job["jobId"],
+        await client.start_new(orchestrator, instance_id(job),
                                {**request, "tenantId": job["tenantId"], "jobId": job["jobId"]})
     except Exception:
         jobs.update_job(job["tenantId"], job["jobId"], {
@@ -108,7 +114,7 @@ async def observed(client: df.DurableOrchestrationClient, job: Json) -> Json:
     (crashed, terminated): then it is reported failed, never as running for ever."""
     if job["status"] in FINAL_STATUSES:
         return job
-    status = await client.get_status(job["jobId"])
+    status = await client.get_status(instance_id(job))
     ended = status.runtime_status
     if ended is None or ended in LIVE:
         return job

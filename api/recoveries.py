@@ -23,10 +23,10 @@ from api.jobs import (
     observed,
     start_job,
 )
-from entra_backup.diff.reports import load_header
+from entra_backup.diff.reports import list_reports, load_header
+from entra_backup.errors import JobNotFoundError
 from entra_backup.recover.jobs import FINAL_STATUSES
 from entra_backup.recover.plan import Selection
-from entra_backup.store.snapshots import validate_snapshot_id
 from entra_backup.types import Json
 
 bp = df.Blueprint()
@@ -150,20 +150,19 @@ def _recovery_job(req: func.HttpRequest) -> tuple[Engine, str, Json]:
 
 def _stored_report(eng: Engine, tenant: str, reference: str) -> str:
     """The stored report a request names: a difference-report job this API started (which
-    must have finished), or a stored report's own id (one the CLI made)."""
+    must have finished), or a stored report's own id (one the CLI made). Both are time-form
+    ids; a job names the report it stored."""
+    report_id = validate.job_id(reference, "reportId")
     try:
-        job_id = validate.job_id(reference, "report id")
-    except ApiError:
-        try:
-            return validate_snapshot_id(reference)
-        except ValueError:
-            raise bad_request(f"malformed reportId {reference[:40]!r}: a difference report's "
-                              "id") from None
-    job = eng.jobs.get_job(tenant, job_id)
+        job = eng.jobs.get_job(tenant, report_id)
+    except JobNotFoundError:
+        if report_id not in list_reports(eng.store, tenant):
+            raise not_found(f"no difference report {report_id} for tenant {tenant}") from None
+        return report_id
     if job.get("jobType") != "diffReport":
-        raise not_found(f"no difference report {job_id} for tenant {tenant}")
+        raise not_found(f"no difference report {report_id} for tenant {tenant}")
     if job["status"] != "successful":
-        raise ApiError(409, "reportNotReady", f"report {job_id} is {job['status']}")
+        raise ApiError(409, "reportNotReady", f"report {report_id} is {job['status']}")
     return str(job["reportId"])
 
 

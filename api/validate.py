@@ -20,20 +20,32 @@ import azure.functions as func
 import orjson
 
 from api.errors import bad_request
+from entra_backup.store.snapshots import validate_snapshot_id
 
 MAX_BODY_BYTES: Final = 256 * 1024
 MAX_LIST: Final = 1000
 MAX_TEXT: Final = 256
 DEFAULT_TOP: Final = 100
 MAX_TOP: Final = 1000
-_JOB_ID = re.compile(r"[0-9a-f]{32}")
+_OPERATION_ID = re.compile(r"[0-9a-f]{32}")
 _PAGING = frozenset({"$top", "$skiptoken"})
 _IGNORED = frozenset({"code"})  # a function key some callers still append; never used
 
 
 def job_id(value: str, what: str = "job id") -> str:
-    """A job id as the API makes them (uuid4 hex, 32 lowercase hex digits)."""
-    if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
+    """A recovery or difference-report id: the engine's time-form id (`20261201T150102.345Z`),
+    the name its report or plan is stored under."""
+    try:
+        return validate_snapshot_id(value)
+    except (TypeError, ValueError):
+        shown = value[:40] if isinstance(value, str) else value
+        raise bad_request(f"malformed {what} {shown!r}: expected an id like "
+                          "20261201T150102.345Z") from None
+
+
+def operation_id(value: str, what: str = "operationId") -> str:
+    """A backup operation id as the API makes them (uuid4 hex, 32 lowercase hex digits)."""
+    if not isinstance(value, str) or not _OPERATION_ID.fullmatch(value):
         raise bad_request(f"malformed {what} {value[:40]!r}: expected 32 hexadecimal digits")
     return value
 

@@ -34,7 +34,20 @@ class Connection:
 
     @cached_property
     def store(self) -> SnapshotStore:
-        return _open(open_store, self.settings)
+        days = self.settings.retention_days if self.settings.worm == "locked" else None
+        return _open(lambda address: open_store(address, immutability_days=days), self.settings)
+
+    @cached_property
+    def archive(self) -> SnapshotStore | None:
+        """The long-term archive (ENTRA_BACKUP_ARCHIVE), or None when none is configured."""
+        address = self.settings.archive
+        if address is None:
+            return None
+        days = self.settings.archive_days if self.settings.worm == "locked" else None
+        try:
+            return open_store(address, immutability_days=days)
+        except ValueError as exc:
+            raise SettingsError(f"ENTRA_BACKUP_ARCHIVE: {exc}") from None
 
     @cached_property
     def jobs(self) -> JobStore:

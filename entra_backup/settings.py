@@ -26,6 +26,11 @@ RETENTION_ENV: Final = "ENTRA_BACKUP_RETENTION_DAYS"
 HISTORY_DAYS_ENV: Final = "ENTRA_BACKUP_HISTORY_DAYS"
 BREAK_GLASS_ENV: Final = "ENTRA_BACKUP_BREAK_GLASS"
 DRIFT_WEBHOOK_ENV: Final = "ENTRA_BACKUP_DRIFT_WEBHOOK"
+WORM_ENV: Final = "ENTRA_BACKUP_WORM"
+ARCHIVE_ENV: Final = "ENTRA_BACKUP_ARCHIVE"
+ARCHIVE_DAYS_ENV: Final = "ENTRA_BACKUP_ARCHIVE_DAYS"
+DEFAULT_ARCHIVE_DAYS: Final = 365
+WORM_MODES: Final = ("off", "locked")
 
 
 class SettingsError(ValueError):
@@ -44,6 +49,12 @@ class Settings:
     history_days: int = DEFAULT_KEEP_DAYS
     break_glass: tuple[str, ...] = ()
     drift_webhook: str | None = field(default=None, repr=False)
+    # "locked": every blob version is written with its own locked immutability policy until
+    # its retention ends, so nobody - not an Owner, not us - can shorten or delete it sooner
+    # (needs version-level immutability on the container: real Azure, not Azurite).
+    worm: str = "off"
+    archive: str | None = None  # the long-term archive's store address; None = no archive
+    archive_days: int = DEFAULT_ARCHIVE_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +75,9 @@ class Settings:
             history_days=_days(text(HISTORY_DAYS_ENV), HISTORY_DAYS_ENV, int(DEFAULT_KEEP_DAYS)),
             break_glass=_listed(text(BREAK_GLASS_ENV)),
             drift_webhook=webhook,
+            worm=_choice(text(WORM_ENV).lower() or "off", WORM_ENV, WORM_MODES),
+            archive=text(ARCHIVE_ENV) or None,
+            archive_days=_days(text(ARCHIVE_DAYS_ENV), ARCHIVE_DAYS_ENV, DEFAULT_ARCHIVE_DAYS),
         )
 
     def require_store(self) -> str:
@@ -84,6 +98,12 @@ def _url(url: str, what: str) -> str:
     if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
         raise SettingsError(f"bad {what} {url!r}: it must start with http:// or https://")
     return url
+
+
+def _choice(text: str, name: str, allowed: tuple[str, ...]) -> str:
+    if text not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {text!r}")
+    return text
 
 
 def _listed(text: str) -> tuple[str, ...]:

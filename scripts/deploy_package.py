@@ -27,8 +27,8 @@ PACKAGES = ("entra_backup", "api", "orchestrators", "activities")
 MUST_HAVE = ("function_app.py", "host.json", "requirements.txt",
              "docs/report.schema.json", "docs/report-entry.schema.json")
 NEVER = ("tests/", "bench/", "graphsim/", "node_modules/", ".venv/", "scripts/")
-_SKIP_DIRS = {".git", "node_modules", ".venv", ".venv-runtime", "__pycache__", ".mypy_cache",
-              ".ruff_cache", ".pytest_cache"}
+_SKIP_DIRS = {".git", "node_modules", ".venv", ".venv-runtime", ".venv-checkov", "__pycache__",
+              ".mypy_cache", ".hypothesis", ".ruff_cache", ".pytest_cache"}
 
 IMPORT_ALL = """
 import importlib, pkgutil, sys, time

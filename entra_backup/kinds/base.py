@@ -41,6 +41,9 @@ class Link:
     fields: tuple[str, ...] = ()  # object-shaped links keep these fields; empty = ids only
     group_by: str = ""  # tenant_list: the field naming the owning object
     key: str = "id"  # what the link's entries are sorted and compared by
+    # Graph permissions the link needs beyond its kind's: a link kept by another API
+    # (delegated grants, app role assignments) has its own read and write permissions
+    permissions: Permissions | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Service principals (enterprise apps), with app role assignments and delegated grants."""
 
-from entra_backup.kinds.base import Kind, Link, Permissions
+from entra_backup.kinds.base import DIRECTORY_READ, Kind, Link, Permissions
 
 SELECT = (
     "id", "accountEnabled", "addIns", "alternativeNames", "appDescription", "appDisplayName",
@@ -25,12 +25,18 @@ APP_ROLE_ASSIGNED_TO = Link(
     path="servicePrincipals/{id}/appRoleAssignedTo?$top=999", ref="appRoleAssignedTo",
     fields=("id", "appRoleId", "principalId", "principalType"),
     key="principalId,appRoleId",  # a re-made assignment gets a new id but is the same grant
+    # https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto
+    permissions=Permissions(read="Application.Read.All", write="AppRoleAssignment.ReadWrite.All"),
 )
 GRANTS = Link(
     "oauth2PermissionGrants", targets=("servicePrincipals", "users"), read="tenant_list",
     path="oauth2PermissionGrants?$top=999", ref="oauth2PermissionGrants", group_by="clientId",
     fields=("id", "clientId", "consentType", "principalId", "resourceId", "scope"),
     key="clientId,consentType,principalId,resourceId",  # one grant per client, user, API
+    # listing needs Directory.Read.All (no narrower application permission reads grants);
+    # https://learn.microsoft.com/graph/api/oauth2permissiongrant-list
+    # https://learn.microsoft.com/graph/api/oauth2permissiongrant-post
+    permissions=Permissions(read=DIRECTORY_READ, write="DelegatedPermissionGrant.ReadWrite.All"),
 )
 
 SERVICE_PRINCIPALS = Kind(

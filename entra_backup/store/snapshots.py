@@ -343,8 +343,9 @@ class BlobStore(SnapshotStore):
 
         Needs version-level immutability on the container (functions.md §4.1); Azurite has none,
         so it is off by default and untested here. The policy `set_immutability_policy` would set
-        rides on the upload itself, so no blob is ever visible unprotected. Mode Unlocked: lock
-        through the container default.
+        rides on the upload itself, so no blob is ever visible unprotected. Mode Locked: a
+        locked policy can be extended but never shortened or removed, by anyone, which is the
+        promise (an unlocked one yields to any account with the right role).
         """
         if self._immutability_days is None:
             return {}
@@ -352,7 +353,7 @@ class BlobStore(SnapshotStore):
         if expiry <= datetime.now(UTC):
             return {}  # already past retention: nothing left to protect
         return {"immutability_policy": ImmutabilityPolicy(expiry_time=expiry,
-                                                          policy_mode="Unlocked")}
+                                                          policy_mode="Locked")}
 
     def write(self, tenant_id: str, snapshot_id: str, name: str, source: IO[bytes] | bytes,
               *, length: int | None = None) -> None:

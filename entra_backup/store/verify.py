@@ -84,15 +84,28 @@ def verify_snapshot(
     store: SnapshotStore, tenant_id: str, snapshot_id: str, *,
     retention_days: int = DEFAULT_RETENTION_DAYS, now: datetime | None = None,
 ) -> Verification:
-    result = Verification(snapshot_id)
     all_ids = store.list_snapshots(tenant_id)
     if snapshot_id not in all_ids:
         raise SnapshotNotFoundError(f"no snapshot {snapshot_id} for tenant {tenant_id}")
+    result, loaded = verify_files(store, tenant_id, snapshot_id)
+    if loaded is not None:
+        manifest, manifest_hash = loaded
+        _check_chain(store, tenant_id, snapshot_id, manifest, manifest_hash, all_ids, result,
+                     retention_days, now or datetime.now(UTC))
+    return result
+
+
+def verify_files(store: SnapshotStore, tenant_id: str, snapshot_id: str
+                 ) -> tuple[Verification, tuple[Json, str] | None]:
+    """The files of one snapshot against its manifest, without the chain around it (an
+    archive keeps one snapshot a week, so its neighbours are elsewhere by design). Returns
+    the result and the manifest with its hash (None when the manifest is unreadable)."""
+    result = Verification(snapshot_id)
     try:
         manifest, manifest_hash = load_manifest(store, tenant_id, snapshot_id)
     except SnapshotIntegrityError as exc:
         result.problems.append(str(exc))
-        return result
+        return result, None
     expected = {MANIFEST}
     for name, entry in sorted(manifest["kinds"].items()):
         file_name = entry.get("file", "")
@@ -114,9 +127,7 @@ def verify_snapshot(
         del name
     for extra in sorted(set(store.list_files(tenant_id, snapshot_id)) - expected):
         result.problems.append(f"{snapshot_id}/{extra}: not named in the manifest")
-    _check_chain(store, tenant_id, snapshot_id, manifest, manifest_hash, all_ids, result,
-                 retention_days, now or datetime.now(UTC))
-    return result
+    return result, (manifest, manifest_hash)
 
 
 def _check_chain(

@@ -69,3 +69,16 @@ def test_permissions_are_computed_from_the_catalog() -> None:
     assert "User.Read.All" in permissions["read"]
     assert "Policy.ReadWrite.ConditionalAccess" in permissions["write"]
     assert len(permissions["read"]) == len(set(permissions["read"]))
+
+
+def test_permissions_cover_what_the_engine_reads_beyond_the_kinds() -> None:
+    """The diff reads auditLogs/directoryAudits (AuditLog.Read.All and Directory.Read.All:
+    https://learn.microsoft.com/graph/api/directoryaudit-list); recovery writes app role
+    assignments and delegated grants, which their own permissions guard
+    (https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto,
+    https://learn.microsoft.com/graph/api/oauth2permissiongrant-post)."""
+    permissions = required_permissions()
+    assert {"AuditLog.Read.All", "Directory.Read.All"} <= set(permissions["read"])
+    assert {"AppRoleAssignment.ReadWrite.All",
+            "DelegatedPermissionGrant.ReadWrite.All"} <= set(permissions["write"])
+    assert not set(permissions["read"]) & set(permissions["write"])

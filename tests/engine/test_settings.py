@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from entra_backup.connect import SIMULATOR_TOKEN, connect
 from entra_backup.graph.auth import CredentialTokenProvider, StaticTokenProvider
 from entra_backup.settings import Settings, SettingsError
+from entra_backup.store.snapshots import new_snapshot_id
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -35,6 +38,7 @@ def test_every_variable_is_read() -> None:
     ("ENTRA_BACKUP_HISTORY_DAYS", "a year", "ENTRA_BACKUP_HISTORY_DAYS"),
     ("ENTRA_BACKUP_GRAPH_URL", "graph.microsoft.com", "ENTRA_BACKUP_GRAPH_URL"),
     ("ENTRA_BACKUP_DRIFT_WEBHOOK", "ftp://x", "ENTRA_BACKUP_DRIFT_WEBHOOK"),
+    ("ENTRA_BACKUP_WORM", "unlocked", "ENTRA_BACKUP_WORM"),
 ])
 def test_a_bad_value_names_its_variable(name: str, value: str, says: str) -> None:
     with pytest.raises(SettingsError, match=says):
@@ -64,3 +68,15 @@ async def test_tokens_follow_the_settings() -> None:
     assert await static.token() == "app:t"
     assert isinstance(managed, CredentialTokenProvider)
     await managed.close()
+
+
+def test_locked_worm_gives_blob_versions_their_own_locked_retention() -> None:
+    base = {"ENTRA_BACKUP_STORE": "UseDevelopmentStorage=true", "ENTRA_BACKUP_RETENTION_DAYS": "9"}
+    plain = connect(Settings.from_env(base)).store
+    locked = connect(Settings.from_env({**base, "ENTRA_BACKUP_WORM": "Locked"})).store
+    taken = datetime.now(UTC).replace(microsecond=0)
+    snapshot = new_snapshot_id(taken)
+    assert plain._immutability_policy(snapshot) == {}  # type: ignore[attr-defined]
+    policy = locked._immutability_policy(snapshot)["immutability_policy"]  # type: ignore[attr-defined]
+    assert policy.policy_mode == "Locked"
+    assert policy.expiry_time == taken + timedelta(days=9)

@@ -12,14 +12,28 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
-import uuid
 from urllib.parse import urlsplit
 
 from tests.functions.api_helpers import HOST, entry, seed_report, seed_snapshot
 from tests.functions.conftest import World
 
 SNAPSHOT = "20261201T020000.000Z"
+
+
+_ids = itertools.count()
+
+
+def new_id() -> str:
+    """A fresh time-form job id, the shape the API and the engine make."""
+    n = next(_ids)
+    return f"20261201T07{n // 60:02d}{n % 60:02d}.000Z"
+
+
+def instance(kind: str, tenant: str, job_id: str) -> str:
+    """The orchestration instance the API starts for a job (unique across tenants)."""
+    return f"{kind}-{tenant}-{job_id}"
 
 
 def _path(location: str) -> str:
@@ -37,7 +51,7 @@ def test_diff_report_answers_202_then_200_when_the_job_is_final(world: World) ->
     assert answer.headers["Location"] == f"{HOST}/api/tenants/{world.tenant}/diff-reports/{job_id}"
     assert answer.headers["Retry-After"] == "30"
     assert "code=" not in answer.headers["Location"]
-    assert world.durable.started == [("diff_report", job_id, {
+    assert world.durable.started == [("diff_report", instance("diffReport", world.tenant, job_id), {
         "tenantId": world.tenant, "jobId": job_id, "reportId": job_id, "snapshotId": SNAPSHOT,
         "against": "live", "kinds": ["users"], "objectIds": [], "changes": [],
         "useDelta": True})]
@@ -51,15 +65,15 @@ def test_diff_report_answers_202_then_200_when_the_job_is_final(world: World) ->
     assert polled.status == 202 and polled.json()["status"] == "initialized"
     assert polled.headers["Location"] == answer.headers["Location"]
     world.engine.jobs.update_job(world.tenant, job_id, {"status": "calculating"})
-    world.durable.set_status(job_id, "Running")
+    world.durable.set_status(instance("diffReport", world.tenant, job_id), "Running")
     assert world.api.get(location).json()["status"] == "calculating"
 
-    seed_report(world.engine.store, world.engine.jobs, world.tenant, uuid.uuid4().hex,
+    seed_report(world.engine.store, world.engine.jobs, world.tenant, new_id(),
                 [entry("u1")], report_id="20261201T040000.000Z")
     world.engine.jobs.update_job(world.tenant, job_id, {
         "status": "successful", "reportId": "20261201T040000.000Z",
         "completedAt": "2026-12-01T04:00:00Z", "totalChangedObjectsCalculated": 1})
-    world.durable.set_status(job_id, "Completed")
+    world.durable.set_status(instance("diffReport", world.tenant, job_id), "Completed")
     done = world.api.get(location)
     assert done.status == 200 and "Location" not in done.headers
     body = done.json()
@@ -84,7 +98,7 @@ def test_an_orchestration_that_died_unrecorded_reads_as_failed(world: World) -> 
     job_id = world.api.post(f"tenants/{world.tenant}/diff-reports",
                             body={"snapshotId": SNAPSHOT}).json()["id"]
     world.engine.jobs.update_job(world.tenant, job_id, {"status": "running"})
-    world.durable.set_status(job_id, "Terminated")
+    world.durable.set_status(instance("diffReport", world.tenant, job_id), "Terminated")
     answer = world.api.get(f"tenants/{world.tenant}/diff-reports/{job_id}")
     assert answer.status == 200 and answer.json()["status"] == "failed"
     assert "Terminated" in answer.json()["error"]
@@ -119,7 +133,7 @@ def test_a_stale_lease_is_released_and_the_job_started(world: World) -> None:
 
 
 def test_recovery_from_a_finished_report_then_results_paged(world: World) -> None:
-    report_job = uuid.uuid4().hex
+    report_job = new_id()
     seed_report(world.engine.store, world.engine.jobs, world.tenant, report_job,
                 [entry("u1"), entry("u2", change="deleted")])
     answer = world.api.post(f"tenants/{world.tenant}/recoveries", body={
@@ -128,7 +142,7 @@ def test_recovery_from_a_finished_report_then_results_paged(world: World) -> Non
     assert answer.status == 202, answer.body
     recovery = answer.json()["id"]
     assert answer.headers["Location"] == f"{HOST}/api/tenants/{world.tenant}/recoveries/{recovery}"
-    assert world.durable.started == [("recovery", recovery, {
+    assert world.durable.started == [("recovery", instance("recovery", world.tenant, recovery), {
         "tenantId": world.tenant, "jobId": recovery, "recoveryId": recovery,
         "snapshotId": SNAPSHOT, "reportId": "20261201T030000.000Z",
         "selection": {"kinds": ["users"], "objectIds": []}, "dryRun": True,
@@ -159,7 +173,7 @@ def test_recovery_from_a_finished_report_then_results_paged(world: World) -> Non
 
 
 def test_recovery_refuses_unfinished_and_snapshot_to_snapshot_reports(world: World) -> None:
-    running, between = uuid.uuid4().hex, uuid.uuid4().hex
+    running, between = new_id(), new_id()
     seed_report(world.engine.store, world.engine.jobs, world.tenant, running, [entry("u1")],
                 status="running")
     seed_report(world.engine.store, world.engine.jobs, world.tenant, between, [entry("u1")],
@@ -167,12 +181,12 @@ def test_recovery_refuses_unfinished_and_snapshot_to_snapshot_reports(world: Wor
     path = f"tenants/{world.tenant}/recoveries"
     assert world.api.post(path, body={"reportId": running}).status == 409
     assert world.api.post(path, body={"reportId": between}).status == 400
-    assert world.api.post(path, body={"reportId": uuid.uuid4().hex}).status == 404
+    assert world.api.post(path, body={"reportId": new_id()}).status == 404
     assert world.durable.started == []
 
 
 def test_cancel_signals_the_lease_and_refuses_final_or_unknown_jobs(world: World) -> None:
-    report_job = uuid.uuid4().hex
+    report_job = new_id()
     seed_report(world.engine.store, world.engine.jobs, world.tenant, report_job, [entry("u1")])
     recovery = world.api.post(f"tenants/{world.tenant}/recoveries",
                               body={"reportId": report_job}).json()["id"]
@@ -183,14 +197,14 @@ def test_cancel_signals_the_lease_and_refuses_final_or_unknown_jobs(world: World
                                       {"jobId": recovery})]
     world.engine.jobs.update_job(world.tenant, recovery, {"status": "abandoned"})
     assert world.api.post(f"tenants/{world.tenant}/recoveries/{recovery}/cancel").status == 409
-    unknown = world.api.post(f"tenants/{world.tenant}/recoveries/{uuid.uuid4().hex}/cancel")
+    unknown = world.api.post(f"tenants/{world.tenant}/recoveries/{new_id()}/cancel")
     assert unknown.status == 404 and unknown.error["code"] == "notFound"
     assert world.api.post(f"tenants/{world.tenant}/recoveries/nope/cancel").status == 400
     assert len(world.durable.signals) == 1
 
 
 def test_entries_filter_page_and_export_from_the_stored_report(world: World) -> None:
-    report_job = uuid.uuid4().hex
+    report_job = new_id()
     items = [entry(f"u{i}") for i in range(5)] + [entry("g1", kind="groups", change="created")]
     seed_report(world.engine.store, world.engine.jobs, world.tenant, report_job, items)
     base = f"tenants/{world.tenant}/diff-reports/{report_job}/entries"
@@ -219,12 +233,12 @@ def test_entries_filter_page_and_export_from_the_stored_report(world: World) -> 
 
 
 def test_unknown_and_malformed_ids_are_404_and_400(world: World) -> None:
-    running = uuid.uuid4().hex
+    running = new_id()
     seed_report(world.engine.store, world.engine.jobs, world.tenant, running, [entry("u1")],
                 status="running")
     tenant = world.tenant
     assert world.api.get(f"tenants/{tenant}/diff-reports/{running}/entries").status == 409
-    assert world.api.get(f"tenants/{tenant}/diff-reports/{uuid.uuid4().hex}").status == 404
+    assert world.api.get(f"tenants/{tenant}/diff-reports/{new_id()}").status == 404
     assert world.api.get(f"tenants/{tenant}/diff-reports/XYZ").status == 400
     assert world.api.get(f"tenants/{tenant}/recoveries/{running}").status == 404  # a report
     assert world.api.get("tenants/unknown.example/recoveries").status == 404
