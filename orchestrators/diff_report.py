@@ -1,7 +1,8 @@
 """Orchestrator `diff_report`: one difference-report job, lease to stored report.
 
 Input (made by the HTTP handler, which has already stored the job - jobType diffReport,
-status initialized - and uses the job id as the instance id):
+status initialized - and names the instance after the job, api.jobs.instance_id; the job
+id itself always comes from the input):
   {"tenantId", "jobId", "reportId", "snapshotId", "against", "kinds", "objectIds",
    "changes", "useDelta"}
 (with only {"tenantId", "jobId"}, begin_diff reads the request from the job record).
