@@ -118,5 +118,9 @@ def record_job(request: Json) -> Json:
     job = connection.jobs.get_job(tenant, job_id)
     if job["status"] in FINAL and changes.get("status") not in FINAL:
         return {"status": job["status"]}
+    if changes.get("status") in FINAL and not job.get("completedAt"):
+        from entra_backup.recover.jobs.base import iso_now
+
+        changes["completedAt"] = iso_now()  # the API's jobCompletionDateTime
     job = connection.jobs.update_job(tenant, job_id, changes)
     return {"status": job["status"]}

@@ -116,6 +116,11 @@ var durableSettings = durableBackend == 'dts' ? {
 } : {
   DURABLE_BACKEND: 'azureStorage'
   DURABLE_TASK_HUB: taskHubName
+  // host.json names the scheduler literally (no %SETTING% in storageProvider.type); these
+  // host overrides turn it into the Azure Storage provider (docs/functions.md)
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__type: 'AzureStorage'
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName: 'AzureWebJobsStorage'
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: '00:00:10'
 }
 
 var archiveSettings = archiveEnabled ? {
@@ -130,7 +135,6 @@ var appSettings = {
   // DefaultAzureCredential picks the user-assigned identity by this id
   AZURE_CLIENT_ID: identityClientId
   ENTRA_BACKUP_STORE: '${vaultBlobEndpoint}snapshots'
-  ENTRA_BACKUP_STAGING: '${vaultBlobEndpoint}staging'
   ENTRA_BACKUP_TENANTS: protectedTenants
   ENTRA_BACKUP_RETENTION_DAYS: string(retentionDays)
   ENTRA_BACKUP_WORM: 'locked'

@@ -199,5 +199,6 @@ async def test_a_dry_run_plans_and_writes_nothing(sim: Sim, conn: Connection) ->
     harness = Harness(app)
     recovery_id, job = run(harness, conn, tenant, snapshot, dryRun=True)
     assert job["status"] == "successful" and job["steps"] > 0 and job["dryRun"] is True
+    assert job["completedAt"]  # set with the final status: the API's jobCompletionDateTime
     assert graph_writes(sim) == before
     assert harness.status(recovery_id)["output"]["steps"] == job["steps"]

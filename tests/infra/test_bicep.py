@@ -167,7 +167,12 @@ def test_function_app_is_flex_python_with_identity_based_connections_only() -> N
         "DURABLE_TASK_SCHEDULER_CONNECTION"]
     fallback = find(variables["durableSettings"]["value"], "false_value")
     assert fallback["DURABLE_BACKEND"] == "azureStorage"
-    assert set(fallback) == {"DURABLE_BACKEND", "DURABLE_TASK_HUB"}
+    overrides = "AzureFunctionsJobHost__extensions__durableTask__storageProvider__"
+    assert fallback == {"DURABLE_BACKEND": "azureStorage", "DURABLE_TASK_HUB": "taskHubName",
+                        f"{overrides}type": "AzureStorage",
+                        f"{overrides}connectionStringName": "AzureWebJobsStorage",
+                        f"{overrides}maxQueuePollingInterval": "00:00:10"}
+    assert not any(key.startswith("AzureFunctionsJobHost__") for key in dts)
     app = variables["appSettings"]["value"]
     assert app["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"].endswith("Authorization=AAD")
     assert {"ENTRA_BACKUP_API_AUDIENCE", "ENTRA_BACKUP_API_TENANT_ID", "ENTRA_BACKUP_STORE",
