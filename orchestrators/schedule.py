@@ -1,4 +1,4 @@
-"""The app's two timers: the daily snapshot of every protected tenant, and retention.
+"""The app's timers: the daily snapshot of every protected tenant, retention, the archive.
 
 Schedules are app settings (`%SNAPSHOT_SCHEDULE%`, `%RETENTION_SCHEDULE%`; NCRONTAB, UTC on
 Flex), so an operator changes them without a deployment. `use_monitor` keeps the schedule
@@ -16,6 +16,11 @@ replaces non-running instances).
 Retention is the second line behind the blob lifecycle rule: the engine's apply_retention
 never deletes a tenant's newest snapshot; a delete refused by immutability (or anything else
 the store refuses) is logged and the other tenants still run.
+
+Archive (`%ARCHIVE_SCHEDULE%`, weekly): the newest verified snapshot of each tenant is copied
+into the long-term archive (ENTRA_BACKUP_ARCHIVE) when the archive's newest is a week old; with
+no archive configured the timer does nothing. A copy is idempotent, so a repeated firing is
+harmless.
 """
 
 from __future__ import annotations
@@ -141,3 +146,43 @@ def retention_timer(timer: func.TimerRequest) -> None:
                              now=datetime.now(UTC))
     log.info("retention: deleted %s snapshots, %s tenants refused",
              sum(len(ids) for ids in outcome["deleted"].values()), len(outcome["refused"]))
+
+
+def archive_pass(store: Any, archive: Any, tenants: list[str], *,
+                 now: datetime) -> dict[str, Any]:
+    """Archive each tenant's due snapshot; {"archived": {tenant: id}, "failed": {tenant: why}}."""
+    from entra_backup.errors import EntraBackupError
+    from entra_backup.store.archive import archive_snapshot, due_snapshot
+
+    archived: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    for tenant in tenants:
+        try:
+            snapshot = due_snapshot(store, archive, tenant, now=now)
+            if snapshot is not None:
+                archive_snapshot(store, archive, tenant, snapshot)
+                archived[tenant] = snapshot
+        except EntraBackupError as exc:  # one tenant's failure must not cost the others theirs
+            log.error("archive of tenant %s failed: %s", tenant, exc)
+            failed[tenant] = str(exc)[:300]
+    return {"archived": archived, "failed": failed}
+
+
+@bp.timer_trigger(schedule="%ARCHIVE_SCHEDULE%", arg_name="timer", run_on_startup=False,
+                  use_monitor=True)
+def archive_timer(timer: func.TimerRequest) -> None:
+    """Copy each tenant's newest verified snapshot into the long-term archive, weekly."""
+    from entra_backup.connect import connect
+    from entra_backup.settings import Settings
+
+    del timer
+    conn = connect(Settings.from_env())
+    if conn.archive is None:
+        log.info("archive: ENTRA_BACKUP_ARCHIVE is not set; nothing to do")
+        return
+    tenants = sorted(set(conn.store.list_tenants()) | set(conn.settings.tenants))
+    outcome = archive_pass(conn.store, conn.archive, tenants, now=datetime.now(UTC))
+    log.info("archive: %d snapshots archived, %d tenants failed", len(outcome["archived"]),
+             len(outcome["failed"]))
+    if outcome["failed"]:
+        raise RuntimeError(f"archive failed for tenants {', '.join(outcome['failed'])}")

@@ -126,7 +126,6 @@ var durableSettings = durableBackend == 'dts' ? {
 var archiveSettings = archiveEnabled ? {
   ENTRA_BACKUP_ARCHIVE: '${vaultBlobEndpoint}archive'
   ENTRA_BACKUP_ARCHIVE_DAYS: string(archiveDays)
-  ARCHIVE_SCHEDULE: '0 0 1 * * 0'
 } : {}
 
 var appSettings = {
@@ -143,6 +142,8 @@ var appSettings = {
   ENTRA_BACKUP_DRIFT_WEBHOOK: driftWebhook
   SNAPSHOT_SCHEDULE: '0 0 23 * * *'
   RETENTION_SCHEDULE: '0 30 23 * * *'
+  // always set: the host resolves every timer's %SCHEDULE% at start (no archive: a no-op run)
+  ARCHIVE_SCHEDULE: '0 0 1 * * 0'
   // v2 access tokens (the app registration sets requestedAccessTokenVersion 2): aud = client id
   ENTRA_BACKUP_API_AUDIENCE: apiClientId
   ENTRA_BACKUP_API_TENANT_ID: tenant().tenantId

@@ -64,6 +64,33 @@ def test_schedule_defaults_are_documented() -> None:
     values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     assert values["SNAPSHOT_SCHEDULE"] == "0 0 23 * * *"
     assert values["RETENTION_SCHEDULE"] == "0 30 23 * * *"
+    assert values["ARCHIVE_SCHEDULE"] == "0 0 1 * * 0"
+
+
+def test_every_setting_a_binding_names_is_defined_locally_and_always_in_azure(
+        functions: dict[str, Any]) -> None:
+    """The host resolves each %SETTING% of every binding when it starts: one undefined setting
+    and no function of the app runs. So each must be in local.settings.example.json and in the
+    template's unconditional app settings."""
+    named = {value.strip("%") for function in functions.values() for binding in bindings(function)
+             for value in binding.values() if isinstance(value, str)
+             and value.startswith("%") and value.endswith("%")}
+    assert {"SNAPSHOT_SCHEDULE", "RETENTION_SCHEDULE", "ARCHIVE_SCHEDULE"} <= named
+    local = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    assert named <= set(local)
+    bicep = (ROOT / "infra" / "modules" / "function.bicep").read_text()
+    always = bicep[bicep.index("var appSettings = {"):]
+    always = always[:always.index("\n}")]
+    assert all(f"\n  {name}: " in always for name in named), named
+
+
+def test_every_engine_setting_is_listed_and_explained() -> None:
+    from entra_backup import settings
+
+    names = {value for key, value in vars(settings).items() if key.endswith("_ENV")}
+    example = json.loads((ROOT / "local.settings.example.json").read_text())
+    assert len(names) >= 11
+    assert names <= set(example["Values"]) and names <= set(example["_comments"])
 
 
 def _called(module: Path, method: str) -> set[str]:

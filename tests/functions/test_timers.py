@@ -16,14 +16,17 @@ from azure.functions.timer import TimerRequest
 
 from entra_backup.errors import StoreError
 from entra_backup.store.snapshots import FolderStore, new_snapshot_id, open_store
-from orchestrators.schedule import bp as schedule_bp
 from orchestrators.schedule import (
+    archive_pass,
     retention_pass,
     retention_timer,
     scheduled_occurrence,
     snapshot_instance_id,
 )
+from orchestrators.schedule import bp as schedule_bp
 from orchestrators.snapshot import bp as snapshot_bp
+from tests.conftest import Sim
+from tests.engine.recover_helpers import snap
 from tests.support.durable_harness import Harness, app_functions
 from tests.support.durable_http import DurableHttpServer, call
 
@@ -187,3 +190,20 @@ def test_retention_timer_covers_stored_and_configured_tenants(
     assert old not in store.list_snapshots("contoso", include_incomplete=True)
     assert store.list_snapshots("retired", include_incomplete=True) == [newest]
     assert expired not in store.list_snapshots("retired", include_incomplete=True)
+
+
+@pytest.mark.tenant(40, 2)
+async def test_archive_pass_copies_each_due_tenant_and_a_broken_one_costs_the_others_nothing(
+        sim: Sim, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store, archive = FolderStore(tmp_path / "store"), FolderStore(tmp_path / "archive")
+    tenant, snapshot = await snap(sim, store)
+    broken = _snapshot(store, "fabrikam", datetime.now(UTC))  # its manifest is not one
+    with caplog.at_level(logging.ERROR):
+        outcome = archive_pass(store, archive, ["fabrikam", tenant], now=datetime.now(UTC))
+    assert outcome["archived"] == {tenant: snapshot}
+    assert "fabrikam" in outcome["failed"] and "archive of tenant fabrikam" in caplog.text
+    assert archive.list_snapshots(tenant) == [snapshot]
+    assert archive.list_snapshots("fabrikam", include_incomplete=True) == []
+    again = archive_pass(store, archive, [tenant], now=datetime.now(UTC))
+    assert again == {"archived": {}, "failed": {}}  # not due again within the week
+    del broken
