@@ -24,8 +24,9 @@ full page), so the listing of a chunk is 10-30 s against Graph; the per-object r
 with the same bound: at most ~3 reads an object (owners, assignments, keys) is ~30,000
 `$batch` entries, ~40 s at Graph's 800 RU/s even when four such chunks share the tenant's
 budget at once ~150 s - within the five minutes an activity should take. Measured with
-`bench/capture.py --staged --latency-model graph` (docs/benchmarks.md): the largest chunk at
-100k objects took seconds, not minutes.
+`bench/capture_stages.py --latency-model graph` at 100k objects (docs/benchmarks.md), on a
+two-core machine overloaded five-fold: a chunk of users (10 pages) 13-18 s, the longest chunk
+(groups: their pages' owner reads included) 52-72 s, the longest merge 7-16 s.
 
 Nothing is left on an instance's disk between stages; a chunk may spill to a temporary file
 inside its own call. The CLI's `snapshot` and `capture()` run these same stages in-process.
