@@ -15,6 +15,7 @@ from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from entra_backup.graph.auth import StaticTokenProvider, TokenProvider, token_provider
+from entra_backup.graph.pacing import RATES
 from entra_backup.graph.session import GraphSession
 from entra_backup.recover.jobs import JobStore, open_job_store
 from entra_backup.settings import Settings, SettingsError
@@ -61,10 +62,13 @@ class Connection:
 
     @contextlib.asynccontextmanager
     async def graph(self, tenant_id: str | None) -> AsyncIterator[GraphSession]:
-        """A Graph session for one tenant; closes the session and the credential it made."""
+        """A Graph session for one tenant; closes the session and the credential it made.
+        Sessions share the process's learned refill rates (graph/pacing.py `RATES`): each
+        activity gets a new session, the tenant's budget stays known."""
         tokens = self.tokens(tenant_id)
         try:
-            async with GraphSession(base_url=self.settings.graph_url, tokens=tokens) as session:
+            async with GraphSession(base_url=self.settings.graph_url, tokens=tokens,
+                                    tenant=tenant_id, rate_memory=RATES) as session:
                 yield session
         finally:
             close = getattr(tokens, "close", None)

@@ -17,9 +17,9 @@ import contextlib
 import heapq
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -130,17 +130,7 @@ class RecordSorter:
             self._spill()
         handles = [path.open("rb") for path in self._runs]
         try:
-            merged = heapq.merge(*(_read_run(h) for h in handles), key=lambda r: r["id"])
-            current: Json | None = None
-            for record in merged:
-                if current is not None and current["id"] == record["id"]:
-                    merge_into(current, record)
-                    continue
-                if current is not None:
-                    yield normalized(current)
-                current = record
-            if current is not None:
-                yield normalized(current)
+            yield from merge_runs(read_run(h) for h in handles)
         finally:
             for handle in handles:
                 handle.close()
@@ -150,6 +140,26 @@ class RecordSorter:
             self._runs = []
 
 
-def _read_run(handle: IO[bytes]) -> Iterator[Json]:
+def merge_runs(runs: Iterable[Iterator[Json]]) -> Iterator[Json]:
+    """Merge id-sorted runs into one stream, folding repeated ids, records normalized.
+
+    Records sharing an id fold in run order (heapq.merge is stable), so runs written in the
+    order their pages were read give the same records as one sorter fed every page: a
+    capture's chunks in the staging area merge to the bytes a one-shot capture writes.
+    """
+    current: Json | None = None
+    for record in heapq.merge(*runs, key=lambda r: r["id"]):
+        if current is not None and current["id"] == record["id"]:
+            merge_into(current, record)
+            continue
+        if current is not None:
+            yield normalized(current)
+        current = record
+    if current is not None:
+        yield normalized(current)
+
+
+def read_run(handle: Iterable[bytes]) -> Iterator[Json]:
+    """The records of one NDJSON run, one line at a time."""
     for line in handle:
         yield orjson.loads(line)

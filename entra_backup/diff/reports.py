@@ -22,10 +22,15 @@ SUMMARY = "summary.json"
 
 
 def save_report(store: SnapshotStore, header: Json, entries_gz: IO[bytes], size: int) -> None:
-    """Write a finished report: entries first, then the summary that makes it a report."""
+    """Write a finished report: entries first, then the summary that makes it a report.
+
+    Entries already there without a summary are an interrupted earlier attempt at the same
+    report (assembled from the same drafts, so the same bytes): they are kept.
+    """
     reports = store.reports()
     tenant, report_id = header["tenantId"], header["reportId"]
-    reports.write(tenant, report_id, ENTRIES, entries_gz, length=size)
+    if not reports.exists(tenant, report_id, ENTRIES):
+        reports.write(tenant, report_id, ENTRIES, entries_gz, length=size)
     reports.write(tenant, report_id, SUMMARY,
                   orjson.dumps(header, option=orjson.OPT_INDENT_2))
 

@@ -1,86 +1,34 @@
 """Difference reports: a snapshot against the live tenant or against another snapshot.
 
-Per kind, the live side comes from the snapshot's delta link when Graph still honours it
-(cost proportional to the changes), otherwise - or when the audit log shows Microsoft's own
-recovery service wrote since, which leaves no delta record (audit.py) - from a full read
-merged by id in streaming fashion. Deleted objects are looked up in the recycle bins
-(directory and the beta CA bin) to tell soft from hard; audit events since the snapshot say
-who changed what. The report is stored write-once beside the snapshots and exported from
-there.
+`run_diff` runs the diff's stages (diff/stages.py) in one process, four kinds at a time as
+capture reads them: begin (verify, audit log), each kind into its draft in the store's
+staging area (diff/entries.py says how a kind's entries are found: delta, full read, or a
+second snapshot), then the report assembled from the drafts and stored write-once beside the
+snapshots, from where it is exported. The Functions orchestration runs the same stages one
+activity at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
-import itertools
-import logging
-import re
-import tempfile
-import time
-from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
 
-import orjson
-
-from entra_backup.capture.records import DEFAULT_SPILL_LIMIT, normalized
-from entra_backup.capture.snapshot import (
-    KIND_CONCURRENCY,
-    Progress,
-    _HashingWriter,
-    _tenant_link_rows,
-    _with_object_links,
-    kind_records,
-)
-from entra_backup.diff.audit import read_audit
-from entra_backup.diff.compare import compare, mark_deleted, recoverability
-from entra_backup.diff.live import Change, apply_change, belongs, read_delta, snapshot_records
-from entra_backup.diff.reports import save_report
-from entra_backup.errors import DeltaExpiredError, SnapshotIntegrityError, SnapshotNotFoundError
+from entra_backup.capture.read import Progress
+from entra_backup.capture.records import DEFAULT_SPILL_LIMIT
+from entra_backup.capture.snapshot import KIND_CONCURRENCY
+from entra_backup.capture.stages import CHUNK_PAGES
+from entra_backup.diff import stages
+from entra_backup.diff.entries import CHANGES, DiffRequest
+from entra_backup.diff.stages import REPORT_SCHEMA_VERSION
 from entra_backup.graph.batch import gather_or_cancel
-from entra_backup.graph.session import BatchRequest, GraphSession
-from entra_backup.kinds import ALL_KINDS, Kind, Link, get_kind
-from entra_backup.store.snapshots import SnapshotStore, new_snapshot_id, validate_snapshot_id
-from entra_backup.store.verify import load_manifest, verify_snapshot
+from entra_backup.graph.session import GraphSession
+from entra_backup.store.snapshots import SnapshotStore
 from entra_backup.types import Json
 
-log = logging.getLogger(__name__)
-CHANGES = ("created", "updated", "deleted")
-REPORT_SCHEMA_VERSION = 1
-LINK_BREAKING = frozenset({"Delete", "Restore"})  # audit operationTypes
-MEMBERSHIP_REASONS = frozenset({"dynamic_membership", "mail_enabled_group"})
-_OBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-
-
-@dataclass
-class DiffRequest:
-    tenant_id: str
-    snapshot_id: str
-    against: str = "live"
-    kinds: list[str] = field(default_factory=list)
-    object_ids: list[str] = field(default_factory=list)
-    changes: list[str] = field(default_factory=list)
-    use_delta: bool = True
-
-    def validated(self) -> DiffRequest:
-        """Raise ValueError (one line) for any malformed filter, before anything is read."""
-        validate_snapshot_id(self.snapshot_id)
-        if self.against != "live":
-            validate_snapshot_id(self.against)
-        for name in self.kinds:
-            get_kind(name)
-        for object_id in self.object_ids:
-            if not _OBJECT_ID.fullmatch(object_id):
-                raise ValueError(f"malformed object id {object_id!r}")
-        for change in self.changes:
-            if change not in CHANGES:
-                raise ValueError(f"unknown change type {change!r} (use {', '.join(CHANGES)})")
-        return self
+__all__ = ["CHANGES", "REPORT_SCHEMA_VERSION", "DiffRequest", "DiffResult", "run_diff"]
 
 
 @dataclass
@@ -93,356 +41,40 @@ async def run_diff(
     store: SnapshotStore, request: DiffRequest, *, session: GraphSession | None = None,
     now: datetime | None = None, spill_limit: int = DEFAULT_SPILL_LIMIT,
     workdir: Path | None = None, progress: Progress | None = None,
+    chunk_pages: int | None = CHUNK_PAGES,
 ) -> DiffResult:
-    """Compute, store and return a report. Nothing is written unless it completes.
+    """Compute, store and return a report. No report is written unless it completes (a
+    failed run removes its staging files).
 
     `progress(kind, count)` hears how far each full live read has come (the long part).
     """
-    request.validated()
-    started = time.monotonic()
-    manifest = _verified_manifest(store, request.tenant_id, request.snapshot_id)
-    other = None
-    if request.against != "live":
-        other = _verified_manifest(store, request.tenant_id, request.against)
-    elif session is None:
-        raise ValueError("a diff against the live tenant needs a Graph session")
-    kinds = [get_kind(n) for n in request.kinds] if request.kinds else [
-        k for k in ALL_KINDS if k.name in manifest["kinds"]]
-    for kind in kinds:
-        for source in (manifest, other):
-            if source is not None and kind.name not in source["kinds"]:
-                raise SnapshotNotFoundError(
-                    f"snapshot {source['snapshotId']} did not capture {kind.name}")
-    trail = await read_audit(session if other is None else None, manifest["takenAt"], kinds)
-    audit = trail.by_target
-    for name in sorted(trail.native_recovery & {k.name for k in kinds}):
-        log.info("%s: Microsoft's recovery service wrote since the snapshot, without delta "
-                 "records; reading everything", name)
-    wanted = set(request.object_ids) or None
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    totals: Counter[str] = Counter()
-    live_path: dict[str, str] = {}
-    restorable: set[str] = set()  # soft-deleted here: a restore brings their links back
-    touched = audit  # audit targets: their records are compared again
+    begun = await stages.begin(session, store, request, created=now or datetime.now(UTC))
     gate = asyncio.Semaphore(KIND_CONCURRENCY)
 
-    async def draft_kind(kind: Kind, draft: IO[bytes]) -> None:
-        """One kind's entries into its own draft: kinds are read concurrently, as capture
-        reads them, and the drafts are joined in catalog order so reports stay stable."""
+    async def one(name: str) -> Json:
         async with gate:
-            async for entry in _kind_entries(store, request, kind, manifest, other, session,
-                                             live_path, wanted, spill_limit, workdir,
-                                             touched, progress,
-                                             kind.name not in trail.native_recovery):
-                if entry["deletion"] == "soft" and entry["recoverable"]:
-                    restorable.add(entry["id"])
-                if request.changes and entry["change"] not in request.changes:
-                    continue
-                entry["changedBy"] = audit.get(entry["id"], [])
-                draft.write(orjson.dumps(entry) + b"\n")
-        draft.seek(0)
+            cursor: Json | None = None
+            done_before, in_chunk = 0, [0]  # records of the full read, for progress
+            while True:
+                def counted(kind: str, count: int, base: int = done_before) -> None:
+                    in_chunk[0] = count
+                    if progress:
+                        progress(kind, base + count)
 
-    with contextlib.ExitStack() as files:
-        drafts = [files.enter_context(tempfile.TemporaryFile(dir=workdir)) for _ in kinds]
-        raw = files.enter_context(tempfile.TemporaryFile(dir=workdir))
-        await gather_or_cancel([draft_kind(k, d) for k, d in zip(kinds, drafts, strict=True)])
-        hasher = _HashingWriter(raw)
-        with gzip.GzipFile(fileobj=hasher, mode="wb", compresslevel=5, mtime=0) as out:
-            for line in itertools.chain.from_iterable(drafts):
-                entry = _without_cascade(orjson.loads(line), restorable)
-                if entry is None:
-                    continue
-                out.write(orjson.dumps(entry) + b"\n")
-                counts[entry["kind"]][entry["change"]] += 1
-                totals[entry["change"]] += 1
-                totals["recoverable" if entry["recoverable"] else "notRecoverable"] += 1
-                if entry["deletion"]:
-                    totals[f"{entry['deletion']}Deleted"] += 1
-        raw.seek(0)
-        created = now or datetime.now(UTC)
-        header: Json = {
-            "schemaVersion": REPORT_SCHEMA_VERSION,
-            "reportId": new_snapshot_id(created),
-            "snapshotId": request.snapshot_id,
-            "tenantId": request.tenant_id,
-            "against": request.against,
-            "createdAt": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "filters": {"kinds": request.kinds, "objectIds": request.object_ids,
-                        "changes": request.changes},
-            "summary": {
-                "total": sum(totals[c] for c in CHANGES),
-                "byKind": {k: {c: counts[k][c] for c in CHANGES} for k in counts},
-                "byChange": {c: totals[c] for c in CHANGES},
-                "softDeleted": totals["softDeleted"], "hardDeleted": totals["hardDeleted"],
-                "recoverable": totals["recoverable"],
-                "notRecoverable": totals["notRecoverable"],
-                "durationSeconds": round(time.monotonic() - started, 3),
-                "livePath": {k.name: live_path[k.name] for k in kinds},
-            },
-        }
-        save_report(store, header, raw, hasher.size)
+                step = await stages.diff_chunk(session, store, begun, name, cursor,
+                                               pages=chunk_pages, spill_limit=spill_limit,
+                                               workdir=workdir, progress=counted)
+                if step["done"]:
+                    return step
+                cursor = step["cursor"]
+                done_before, in_chunk[0] = done_before + in_chunk[0], 0
+
+    try:
+        results = await gather_or_cancel([one(name) for name in begun["kinds"]])
+        header = await stages.assemble(store, begun, results)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            store.staging().delete_snapshot(begun["tenantId"], begun["reportId"])
+        raise
     return DiffResult(header, header["reportId"])
 
-
-def _without_cascade(entry: Json, restorable: set[str]) -> Json | None:
-    """Drop link removals that only mirror a soft deletion listed in the same report.
-
-    A soft-deleted user vanishes from every group, manager and owner list it was in; restoring
-    it brings those links back (Graph restores them with the object), so repeating them on
-    each group would bury the incident under noise. An entry left empty is dropped.
-    """
-    if entry["change"] != "updated" or not restorable:
-        return entry
-    links = []
-    for link in entry["links"]:
-        # an item changed in place (in both lists, same id) is a change, not a cascade
-        still = {t.get("id") for t in link["added"] if isinstance(t, dict)}
-        removed = [t for t in link["removed"] if not _cascades(t, restorable)
-                   or (isinstance(t, dict) and t.get("id") in still)]
-        if link["added"] or removed:
-            links.append({**link, "removed": removed})
-    if not links and not entry["properties"]:
-        return None
-    if len(links) == len(entry["links"]) and links == entry["links"]:
-        return entry
-    members_left = any(link["link"] == "members" for link in links)
-    reasons = [r for r in entry["reasons"] if members_left or r not in MEMBERSHIP_REASONS]
-    recoverable = recoverability(get_kind(entry["kind"]), reasons, entry["properties"], links)
-    return {**entry, "links": links, "recoverable": recoverable, "reasons": reasons}
-
-
-def _cascades(target: Any, restorable: set[str]) -> bool:
-    """A removed link target that is, or is held by, an object soft-deleted in this report
-    (an id, or an app role assignment / grant whose principal it is)."""
-    return _target_id(target) in restorable
-
-
-def _verified_manifest(store: SnapshotStore, tenant_id: str, snapshot_id: str) -> Json:
-    result = verify_snapshot(store, tenant_id, snapshot_id)
-    if not result.ok:
-        raise SnapshotIntegrityError(
-            f"snapshot {snapshot_id} failed verification: {result.problems[0]}",
-            snapshot_id=snapshot_id)
-    manifest, _ = load_manifest(store, tenant_id, snapshot_id)
-    return manifest
-
-
-async def _kind_entries(
-    store: SnapshotStore, request: DiffRequest, kind: Kind, manifest: Json,
-    other: Json | None, session: GraphSession | None, live_path: dict[str, str],
-    wanted: set[str] | None, spill_limit: int, workdir: Path | None,
-    touched: dict[str, list[Json]],
-    progress: Progress | None = None, delta_trusted: bool = True,
-) -> AsyncIterator[Json]:
-    """One kind's report entries. The live side comes from the snapshot's delta link unless
-    it expired, the request says no, or a native recovery job wrote behind delta's back."""
-    before = snapshot_records(store, request.tenant_id, request.snapshot_id, kind, wanted)
-    if other is not None:
-        live_path[kind.name] = "snapshot"
-        after = snapshot_records(store, request.tenant_id, request.against, kind, wanted)
-        async for entry in _classified(kind, _merge(kind, before, _aiter(after)), session):
-            yield entry
-        return
-    assert session is not None
-    delta_link = manifest["kinds"][kind.name].get("deltaLink")
-    if kind.delta and delta_link and request.use_delta and delta_trusted:
-        try:
-            changes = await read_delta(session, kind, delta_link)
-        except DeltaExpiredError:
-            log.info("%s: delta link expired, reading everything", kind.name)
-        else:
-            live_path[kind.name] = "delta"
-            pairs = await _delta_pairs(store, request, kind, changes, session, wanted,
-                                       touched, spill_limit, workdir)
-            async for entry in _classified(kind, _compare_pairs(kind, pairs), session):
-                yield entry
-            return
-    live_path[kind.name] = "full"
-    live = _filtered(kind_records(session, kind, spill_limit=spill_limit, workdir=workdir,
-                                  progress=progress),
-                     wanted)
-    async for entry in _classified(kind, _merge(kind, before, live), session):
-        yield entry
-
-
-async def _aiter(records: Iterable[Json]) -> AsyncIterator[Json]:
-    for record in records:
-        yield record
-
-
-async def _filtered(records: AsyncIterator[Json], wanted: set[str] | None
-                    ) -> AsyncIterator[Json]:
-    async for record in records:
-        if wanted is None or record["id"] in wanted:
-            yield record
-
-
-async def _merge(kind: Kind, before: Iterator[Json], after: AsyncIterator[Json]
-                 ) -> AsyncIterator[tuple[Json | None, Json | None, Json | None]]:
-    """Merge two id-sorted streams; yield (entry, before, after) for every difference."""
-    old = next(before, None)
-    async for new in after:
-        while old is not None and old["id"] < new["id"]:
-            yield compare(kind, old, None), old, None
-            old = next(before, None)
-        if old is not None and old["id"] == new["id"]:
-            entry = compare(kind, old, new)
-            if entry is not None:
-                yield entry, old, new
-            old = next(before, None)
-        else:
-            yield compare(kind, None, new), None, new
-    while old is not None:
-        yield compare(kind, old, None), old, None
-        old = next(before, None)
-
-
-async def _compare_pairs(kind: Kind, pairs: list[tuple[Json | None, Json | None]]
-                         ) -> AsyncIterator[tuple[Json | None, Json | None, Json | None]]:
-    for old, new in pairs:
-        entry = compare(kind, old, new)
-        if entry is not None:
-            yield entry, old, new
-
-
-async def _delta_pairs(
-    store: SnapshotStore, request: DiffRequest, kind: Kind, changes: dict[str, Change],
-    session: GraphSession, wanted: set[str] | None, touched: dict[str, list[Json]],
-    spill_limit: int, workdir: Path | None,
-) -> list[tuple[Json | None, Json | None]]:
-    """(snapshot record, current record) for every object delta or the audit log touched.
-
-    Delta carries properties and `members@delta` / `manager@delta`; links it does not carry
-    are read again for those objects only: per-object links (owners, assignments, sponsors)
-    for objects that changed, that an audit event names, or whose links named an object an
-    audit event names (a deleted owner or assignee leaves the holder's list, and nothing
-    tells the holder's delta), and tenant-wide lists (grants) compared in one pass.
-    """
-    tenant_links = [link for link in kind.links if link.read == "tenant_list"]
-    per_object = [link for link in kind.links if link.read == "per_object"]
-    rows: dict[str, Json] = {}
-    rechecked: set[str] = set()
-    if tenant_links:
-        rows = {r["id"]: r["links"] for r in await _tenant_link_rows(
-            session, kind, tenant_links, spill_limit, workdir)}
-    # only a delete or a restore changes other objects' lists without telling their delta
-    gone = {target for target, events in touched.items()
-            if any(e["operationType"] in LINK_BREAKING for e in events)}
-    if tenant_links or (per_object and gone):
-        for record in snapshot_records(store, request.tenant_id, request.snapshot_id, kind):
-            if _names_any(record, per_object, gone) or _regrouped(record, tenant_links,
-                                                                      rows):
-                rechecked.add(record["id"])
-    ids = set(changes) | set(touched) | rechecked
-    if wanted is not None:
-        ids &= wanted
-    old = {r["id"]: r for r in snapshot_records(store, request.tenant_id, request.snapshot_id,
-                                                kind, ids)}
-    pairs: list[tuple[Json | None, Json | None]] = []
-    refresh: list[Json] = []
-    for object_id in sorted(ids):
-        before = old.get(object_id)
-        change = changes.get(object_id)
-        if change is None:
-            if before is None:
-                continue  # an audit target or grant owner of another kind
-            change = Change(object_id)
-        if not belongs(kind, change, before is not None):
-            continue
-        after = apply_change(kind, before, change)
-        if after is not None:
-            for link in tenant_links:
-                after["links"][link.name] = rows.get(object_id, {}).get(link.name, [])
-            refresh.append(after)
-        pairs.append((before, after))
-    if per_object and refresh:
-        async for _ in _with_object_links(session, kind, per_object, iter(refresh)):
-            pass
-    for _before, after in pairs:
-        if after is not None:
-            normalized(after)
-    return pairs
-
-
-def _regrouped(record: Json, tenant_links: list[Link], rows: dict[str, Json]) -> bool:
-    """Whether the tenant-wide lists (grants) of a snapshot record differ from Graph's now."""
-    if not tenant_links:
-        return False
-    now = {link.name: rows.get(record["id"], {}).get(link.name, []) for link in tenant_links}
-    then = {link.name: record["links"].get(link.name, []) for link in tenant_links}
-    return bool(normalized({"links": now})["links"] != normalized({"links": then})["links"])
-
-
-def _names_any(record: Json, links: list[Link], ids: set[str]) -> bool:
-    """Whether a snapshot record's per-object links name any of `ids`."""
-    return any(_target_id(value) in ids
-               for link in links for value in record["links"].get(link.name) or [])
-
-
-def _target_id(value: Any) -> str | None:
-    """The object a link entry names: the id itself, or an assignment's or grant's principal."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("principalId"), str):
-        return str(value["principalId"])
-    return None
-
-
-async def _classified(
-    kind: Kind, diffs: AsyncIterator[tuple[Json | None, Json | None, Json | None]],
-    session: GraphSession | None,
-) -> AsyncIterator[Json]:
-    """Entries in id order; deleted ones get soft/hard from the recycle bins in batches."""
-    pending: list[tuple[Json, Json]] = []
-    async for entry, before, _after in diffs:
-        if entry is None:
-            continue
-        if entry["change"] != "deleted":
-            for ready in await _flush(kind, pending, session):
-                yield ready
-            pending = []
-            yield entry
-            continue
-        assert before is not None
-        pending.append((entry, before))
-        if len(pending) >= 20:
-            for ready in await _flush(kind, pending, session):
-                yield ready
-            pending = []
-    for ready in await _flush(kind, pending, session):
-        yield ready
-
-
-async def _flush(kind: Kind, pending: list[tuple[Json, Json]],
-                 session: GraphSession | None) -> list[Json]:
-    if not pending:
-        return []
-    if session is None or kind.deleted_path is None:
-        return [mark_deleted(kind, entry, "hard" if kind.deleted_path is None else "soft",
-                             before) for entry, before in pending]
-    requests = [BatchRequest(id=str(i), method="GET", url="/" + _bin_path(kind, entry["id"]))
-                for i, (entry, _) in enumerate(pending)]
-    answers = await session.batch(requests, api_version=kind.deleted_api_version)
-    out = []
-    for (entry, before), answer in zip(pending, answers, strict=True):
-        deletion = "soft" if answer.status == 200 else "hard"
-        if answer.status not in (200, 404):
-            raise _bin_error(kind, answer)
-        out.append(mark_deleted(kind, entry, deletion, before))
-    return out
-
-
-def _bin_path(kind: Kind, object_id: str) -> str:
-    assert kind.deleted_path is not None
-    if kind.deleted_path.startswith("directory/deletedItems"):
-        return f"directory/deletedItems/{object_id}?$select=id"
-    return f"{kind.deleted_path}/{object_id}"
-
-
-def _bin_error(kind: Kind, answer: Any) -> Exception:
-    from entra_backup.errors import EntraBackupError
-
-    body = answer.body if isinstance(answer.body, dict) else {}
-    error = body.get("error") or {}
-    return EntraBackupError(f"looking up deleted {kind.name} failed: {answer.status} "
-                            f"{error.get('code', '')} {error.get('message', '')}".strip())

@@ -38,6 +38,13 @@ it, so the fan-out leaves them room and the bucket never quite runs dry. Between
 wave and the second, at most two bulk requests are in flight: whatever is in flight when the
 bucket runs dry is refused and still charged.
 
+A learned rate outlives its session in a `RateMemory`: a Functions activity may get a new
+GraphSession per call, and relearning the rate costs two waves of refused (and charged)
+requests each time. `connect()`'s sessions share the process-wide `RATES`, keyed by (Graph
+URL, tenant): a new session's lanes start from the last rate learned there within
+`RATE_MEMORY_SECONDS`. The memory holds plain numbers behind a thread lock, nothing bound to
+an event loop, so sessions on other loops or threads of the same worker process share it.
+
 Numbers here are heuristics [A], not Graph facts; Graph's own signals (Retry-After, the
 percentage header) always win.
 """
@@ -46,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -146,8 +154,41 @@ _RATE_PROBE = 0.001  # per second without a wave: a budget that grew gives no ot
 _BUCKET_SECONDS = 0.5  # client-side burst: half a second of the learned rate
 
 
+RATE_MEMORY_SECONDS = 600.0  # a rate learned longer ago than this is relearned
+
+
+class RateMemory:
+    """Learned refill rates by (scope, service), shared by the sessions of one process."""
+
+    def __init__(self, *, ttl: float = RATE_MEMORY_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl, self._clock = ttl, clock
+        self._lock = threading.Lock()
+        self._rates: dict[tuple[str, str, str], tuple[float, float, float]] = {}
+
+    def remember(self, scope: tuple[str, str], service: str, rate: float,
+                 ru_per_entry: float) -> None:
+        with self._lock:
+            self._rates[(*scope, service)] = (rate, ru_per_entry, self._clock())
+
+    def recall(self, scope: tuple[str, str], service: str) -> tuple[float, float] | None:
+        """(rate RU/s, RU per bulk entry) last learned for `scope`, unless too old."""
+        with self._lock:
+            found = self._rates.get((*scope, service))
+            if found is None or self._clock() - found[2] > self._ttl:
+                return None
+            return found[0], found[1]
+
+
+RATES = RateMemory()  # process-wide: a Functions worker runs many activities in one process
+
+
 class Pacer:
-    """Admits request starts per service lane; see the module docstring for the rules."""
+    """Admits request starts per service lane; see the module docstring for the rules.
+
+    With `memory` and `scope` (graph url, tenant) a lane starts from the rate last learned
+    for that scope, and every rate it learns is remembered there.
+    """
 
     def __init__(
         self,
@@ -157,6 +198,8 @@ class Pacer:
         stats: GraphStats | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        memory: RateMemory | None = None,
+        scope: tuple[str, str] = ("", ""),
     ) -> None:
         if not 0 < min_interval <= max_interval:
             raise ValueError("need 0 < min_interval <= max_interval")
@@ -165,10 +208,18 @@ class Pacer:
         self._stats = stats if stats is not None else GraphStats()
         self._clock = clock
         self._sleep = sleep  # with `clock`, lets tests run the pacer on simulated time
+        self._memory, self._scope = memory, scope
         self._lanes: dict[str, _Lane] = {}
 
     def _lane(self, service: str) -> _Lane:
-        return self._lanes.setdefault(service, _Lane())
+        lane = self._lanes.get(service)
+        if lane is None:
+            lane = self._lanes[service] = _Lane()
+            known = self._memory.recall(self._scope, service) if self._memory else None
+            if known is not None:
+                lane.rate, lane.ru_per_entry = known
+                lane.stamp = self._clock()
+        return lane
 
     async def admit(self, service: str, *, entries: int = 0) -> int:
         """Wait for this request's turn on `service`; return the epoch to report back with.
@@ -247,7 +298,7 @@ class Pacer:
         if retry_after is not None:
             now = self._clock()
             if budget and now >= lane.gate:  # the gate was open: a new wave
-                self._new_wave(lane, now)
+                self._new_wave(service, lane, now)
             lane.gate = max(lane.gate, now + retry_after)
             return
         if epoch is None or epoch == lane.epoch:
@@ -255,12 +306,15 @@ class Pacer:
             lane.epoch += 1
         lane.gate = max(lane.gate, self._clock() + lane.interval)
 
-    def _new_wave(self, lane: _Lane, now: float) -> None:
+    def _new_wave(self, service: str, lane: _Lane, now: float) -> None:
         """Graph's bucket is empty again: what it accepted since the last wave is its refill."""
         if lane.wave_at is not None and now - lane.wave_at > 0 and lane.accepted > 0:
             lane.rate = _RATE_BACKOFF * lane.accepted / (now - lane.wave_at)
             lane.tokens = 0.0
             lane.stamp = now
+            if self._memory is not None:
+                self._memory.remember(self._scope, service, lane.rate,
+                                      lane.ru_per_entry)
         lane.wave_at = now
         lane.accepted = 0.0
 

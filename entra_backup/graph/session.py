@@ -45,6 +45,7 @@ from entra_backup.graph.batch import BatchRequest, BatchResponse, get_many, list
 from entra_backup.graph.pacing import (
     GraphStats,
     Pacer,
+    RateMemory,
     backoff_delay,
     is_budget_429,
     parse_retry_after,
@@ -92,6 +93,8 @@ class GraphSession:
 
     `base_url` is the host root without version ("https://graph.microsoft.com", or graphsim's
     "http://127.0.0.1:PORT"); each call names its `api_version`. Use `async with`.
+    `rate_memory` (with `tenant`) lets the session start from the refill rate an earlier
+    session of this process learned for the same Graph and tenant (pacing.py).
     """
 
     def __init__(
@@ -106,6 +109,8 @@ class GraphSession:
         backoff_max: float = 60.0,
         priority: str = "low",
         timeout: float = 60.0,
+        tenant: str | None = None,
+        rate_memory: RateMemory | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -124,7 +129,8 @@ class GraphSession:
         self.backoff_max = backoff_max
         self.priority = priority
         self.stats = GraphStats()
-        self.pacer = Pacer(min_interval=backoff_base, max_interval=backoff_max, stats=self.stats)
+        self.pacer = Pacer(min_interval=backoff_base, max_interval=backoff_max, stats=self.stats,
+                           memory=rate_memory, scope=(self.base_url, tenant or ""))
         self._slots = asyncio.Semaphore(max_concurrency)
         self._rng = random.Random()
         # msgraph-core's wrapper transport does not forward aclose(): a pool we create is

@@ -4,6 +4,14 @@ A snapshot is `manifest.json` plus one `{kind}.ndjson.gz` per kind; one without 
 half-written and is not listed. `write` refuses an existing name atomically (hard link in a
 folder, `If-None-Match: *` in Blob) and a failed write never leaves a partial file under the
 final name. azure-core and OS errors become `StoreError` here, once, with the cause chained.
+
+Areas beside the snapshots keep the same layout and promises: `reports`, `recoveries` and
+`staging`. In a folder they are subfolders; in Blob storage sibling containers named after
+the area (beside a container not named `snapshots`, `{container}-{area}`, so two deployments
+or test runs sharing an account stay apart), so each can carry its own lifecycle and
+immutability rules. `staging` alone is overwritable: the stages of a capture or a diff leave
+their runs there, a retried stage rewrites its own file, and the stage that merges them
+deletes them.
 """
 
 from __future__ import annotations
@@ -40,7 +48,9 @@ DEFAULT_RETENTION_DAYS = 5
 DEFAULT_CONTAINER = "snapshots"
 REPORTS_AREA = "reports"  # reserved: never a tenant id
 RECOVERIES_AREA = "recoveries"  # recovery plans, beside the reports
-AREAS = frozenset({REPORTS_AREA, RECOVERIES_AREA})
+STAGING_AREA = "staging"  # stages' runs and drafts: overwritable, deleted once merged
+AREAS = frozenset({REPORTS_AREA, RECOVERIES_AREA, STAGING_AREA})
+OVERWRITABLE = frozenset({STAGING_AREA})
 JOBS_AREA = "jobs"  # a folder store's recovery history (entra_backup.recover.jobs)
 RESERVED = AREAS | {JOBS_AREA}  # never tenant ids
 MANIFEST = "manifest.json"
@@ -108,15 +118,24 @@ def _checked(tenant_id: str, snapshot_id: str, name: str | None = None) -> str:
     return path if name is None else f"{path}/{validate_name(name)}"
 
 
+def area_container(container: str, area: str) -> str:
+    """The Blob container holding `area` beside the snapshot container `container`."""
+    if area not in AREAS:
+        raise ValueError(f"unknown store area {area!r}")
+    return _container_name(area if container == DEFAULT_CONTAINER else f"{container}-{area}")
+
+
 class SnapshotStore(ABC):
     """Where snapshots live; both backends keep the same layout and the same promises."""
 
     location: str  # human-readable, never containing a key or SAS
+    overwrite: bool = False  # only the staging area replaces and deletes files at will
 
     @abstractmethod
     def write(self, tenant_id: str, snapshot_id: str, name: str, source: IO[bytes] | bytes,
               *, length: int | None = None) -> None:
-        """Store a file once, streaming from `source`; SnapshotExistsError if it exists."""
+        """Store a file once, streaming from `source`; SnapshotExistsError if it exists
+        (in an overwritable area the new file replaces the old one, atomically)."""
 
     @abstractmethod
     def open(self, tenant_id: str, snapshot_id: str, name: str) -> BinaryIO:
@@ -144,7 +163,8 @@ class SnapshotStore(ABC):
 
     @abstractmethod
     def area(self, name: str) -> SnapshotStore:
-        """The same store's `{name}/{tenantId}/{id}/...` area (same promises)."""
+        """The same store's `{name}` area, laid out `{tenantId}/{id}/...` (same promises,
+        except that `staging` is overwritable)."""
 
     def reports(self) -> SnapshotStore:
         """Difference reports: `reports/{tenantId}/{reportId}/...`, also write-once."""
@@ -153,6 +173,11 @@ class SnapshotStore(ABC):
     def recoveries(self) -> SnapshotStore:
         """Recovery plans: `recoveries/{tenantId}/{recoveryId}/...`, also write-once."""
         return self.area(RECOVERIES_AREA)
+
+    def staging(self) -> SnapshotStore:
+        """Stage runs and drafts: `staging/{tenantId}/{snapshotId or reportId}/...`,
+        overwritable; `delete_snapshot` removes one stage's files."""
+        return self.area(STAGING_AREA)
 
     def read_bytes(self, tenant_id: str, snapshot_id: str, name: str) -> bytes:
         """Return a whole file: for manifests and other small files only."""
@@ -166,9 +191,10 @@ class SnapshotStore(ABC):
 class FolderStore(SnapshotStore):
     """A local folder with the Blob layout: the air-gapped copy; files are made read-only."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self.overwrite = overwrite
 
     @contextmanager
     def _errors(self, action: str, where: str) -> Iterator[None]:
@@ -187,15 +213,18 @@ class FolderStore(SnapshotStore):
         final = self.root / where
         with self._errors("write", where):
             final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():  # fail before reading the source; _publish is the real guard
-                raise FileExistsError(where)
+            if final.exists() and not self.overwrite:  # fail before reading the source;
+                raise FileExistsError(where)  # _publish is the real guard
             fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=final.parent)
         try:
             with os.fdopen(fd, "wb") as out:  # errors of the source itself pass untranslated
                 _copy(source, out, length, lambda: self._errors("write", where))
             with self._errors("write", where):
-                os.chmod(temp, 0o444)
-                _publish(temp, final)
+                if self.overwrite:
+                    os.replace(temp, final)  # atomic: a reader sees the old or the new run
+                else:
+                    os.chmod(temp, 0o444)
+                    _publish(temp, final)
         finally:
             with suppress(FileNotFoundError):
                 os.unlink(temp)
@@ -229,7 +258,7 @@ class FolderStore(SnapshotStore):
     def area(self, name: str) -> FolderStore:
         if name not in AREAS:
             raise ValueError(f"unknown store area {name!r}")
-        return FolderStore(self.root / name)
+        return FolderStore(self.root / name, overwrite=name in OVERWRITABLE)
 
     def delete_snapshot(self, tenant_id: str, snapshot_id: str) -> None:
         where = _checked(tenant_id, snapshot_id)
@@ -298,19 +327,20 @@ class _ChunkReader(io.RawIOBase):
 class BlobStore(SnapshotStore):
     """An Azure Blob container. Build it with `open_store`, whose client options keep
     transfers bounded in memory; `immutability_days` adds version-level WORM (real Azure only).
+    `overwrite` (the staging area) replaces existing blobs and never locks them.
     """
 
     def __init__(self, container: ContainerClient, *, immutability_days: int | None = None,
-                 max_concurrency: int = 2, area: str = "") -> None:
+                 max_concurrency: int = 2, overwrite: bool = False) -> None:
         if immutability_days is not None and immutability_days < 1:
             raise ValueError("immutability_days must be at least 1")
         self._container = container
-        self._immutability_days = immutability_days
+        self._immutability_days = None if overwrite else immutability_days
         self._max_concurrency = max_concurrency
         self._container_ready = False
-        self._area = area
+        self.overwrite = overwrite
         url = urlsplit(container.url)
-        self.location = f"{url.scheme}://{url.netloc}{url.path}/{area}".rstrip("/")
+        self.location = f"{url.scheme}://{url.netloc}{url.path}".rstrip("/")
 
     @contextmanager
     def _errors(self, action: str, where: str) -> Iterator[None]:
@@ -357,12 +387,12 @@ class BlobStore(SnapshotStore):
 
     def write(self, tenant_id: str, snapshot_id: str, name: str, source: IO[bytes] | bytes,
               *, length: int | None = None) -> None:
-        where = self._area + _checked(tenant_id, snapshot_id, name)
+        where = _checked(tenant_id, snapshot_id, name)
         self._ensure_container()
         blob = self._container.get_blob_client(where)
         try:
             with self._errors("write", where):
-                blob.upload_blob(source, length=length, overwrite=False,
+                blob.upload_blob(source, length=length, overwrite=self.overwrite,
                                  max_concurrency=self._max_concurrency,
                                  **self._immutability_policy(snapshot_id))
         except SnapshotExistsError as exc:
@@ -375,14 +405,14 @@ class BlobStore(SnapshotStore):
             raise
 
     def open(self, tenant_id: str, snapshot_id: str, name: str) -> BinaryIO:
-        where = self._area + _checked(tenant_id, snapshot_id, name)
+        where = _checked(tenant_id, snapshot_id, name)
         with self._errors("read", where):
             download = self._container.download_blob(where, max_concurrency=1)
         raw = _ChunkReader(iter(download.chunks()), lambda: self._errors("read", where))
         return io.BufferedReader(raw, buffer_size=256 * 1024)
 
     def exists(self, tenant_id: str, snapshot_id: str, name: str) -> bool:
-        where = self._area + _checked(tenant_id, snapshot_id, name)
+        where = _checked(tenant_id, snapshot_id, name)
         with self._errors("check", where):
             return bool(self._container.get_blob_client(where).exists())
 
@@ -390,12 +420,10 @@ class BlobStore(SnapshotStore):
         """Names under `prefix`, relative to it: folders only when `walk`; [] if no container."""
         with suppress(SnapshotNotFoundError), self._errors("list", prefix or "tenants"):
             if walk:
-                items = self._container.walk_blobs(name_starts_with=self._area + prefix or None)
+                items = self._container.walk_blobs(name_starts_with=prefix or None)
                 names = [item.name for item in items if item.name.endswith("/")]
             else:
-                names = list(self._container.list_blob_names(
-                    name_starts_with=self._area + prefix))
-            prefix = self._area + prefix
+                names = list(self._container.list_blob_names(name_starts_with=prefix))
             return [full[len(prefix):].rstrip("/") for full in names]
         return []
 
@@ -416,16 +444,19 @@ class BlobStore(SnapshotStore):
                       if _TENANT_ID.fullmatch(name) and name not in RESERVED)
 
     def area(self, name: str) -> BlobStore:
-        if name not in AREAS:
-            raise ValueError(f"unknown store area {name!r}")
-        return BlobStore(self._container, immutability_days=self._immutability_days,
-                         max_concurrency=self._max_concurrency, area=name + "/")
+        """The sibling container `area_container` names, on the same account, credential and
+        transfer options (the SDK's service client shares this container's pipeline)."""
+        sibling = area_container(self._container.container_name, name)
+        service = self._container._get_blob_service_client()
+        return BlobStore(service.get_container_client(sibling),
+                         immutability_days=self._immutability_days,
+                         max_concurrency=self._max_concurrency, overwrite=name in OVERWRITABLE)
 
     def delete_snapshot(self, tenant_id: str, snapshot_id: str) -> None:
         prefix = _checked(tenant_id, snapshot_id) + "/"
         for name in sorted(self._names(prefix), key=lambda name: name != MANIFEST):
             with suppress(SnapshotNotFoundError), self._errors("delete", prefix + name):
-                self._container.delete_blob(self._area + prefix + name,
+                self._container.delete_blob(prefix + name,
                                             delete_snapshots="include")
 
 
@@ -464,8 +495,9 @@ def apply_retention(store: SnapshotStore, tenant_id: str, *, days: int, now: dat
 def open_store(address: str, *, credential: Any | None = None,
                immutability_days: int | None = None, retry_total: int = 3,
                connection_timeout: float = 20.0) -> SnapshotStore:
-    """Open the store an address names: a folder path, file:// URL, container URL or
-    connection string (with an optional `;Container=name`, default 'snapshots').
+    """Open the store an address names: a folder path, file:// URL, container or account URL
+    (its `snapshots` container) or connection string (with an optional `;Container=name`,
+    default 'snapshots').
 
     Nothing is contacted here; connection and auth failures are StoreError on first use.
     """
@@ -517,7 +549,8 @@ def _client_from_connection_string(text: str, credential: Any | None,
 
 def _client_from_url(text: str, credential: Any | None,
                      options: dict[str, Any]) -> ContainerClient:
-    """Container URL: one path segment, or two (account/container) on an IP host (Azurite)."""
+    """Container URL: one path segment, or two (account/container) on an IP host (Azurite);
+    an account URL alone (no container segment) means its `snapshots` container."""
     url = urlsplit(text)
     host = url.hostname or ""
     try:
@@ -525,7 +558,11 @@ def _client_from_url(text: str, credential: Any | None,
     except ValueError:
         path_style = False
     segments = [s for s in url.path.split("/") if s]
-    if not host or len(segments) != (2 if path_style else 1):
+    account_segments = 1 if path_style else 0
+    if host and len(segments) == account_segments:
+        segments.append(DEFAULT_CONTAINER)
+        text = url._replace(path="/" + "/".join(segments)).geturl()
+    if not host or len(segments) != account_segments + 1:
         shown = f"{url.scheme}://{url.netloc}{url.path}"
         raise ValueError(f"bad store address: {shown} is not a blob container URL")
     _container_name(segments[-1])

@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from entra_backup.graph.pacing import _RATE_BACKOFF, DIRECTORY, GraphStats, Pacer, is_budget_429
+from entra_backup.graph.pacing import (
+    _RATE_BACKOFF,
+    DIRECTORY,
+    GraphStats,
+    Pacer,
+    RateMemory,
+    is_budget_429,
+)
 
 
 class _Clock:
@@ -131,3 +138,82 @@ async def test_between_the_first_wave_and_a_learned_rate_little_bulk_is_in_fligh
     await pacer.admit(DIRECTORY)  # a cursor page is never held by this
     pacer.charged(DIRECTORY, 20, entries=20, accepted=20)
     await asyncio.wait_for(third, timeout=1)
+
+
+def _learn(pacer: Pacer, clock: _Clock) -> float:
+    """Two waves 4 s apart with 800 RU charged between them (as in the test above)."""
+    pacer.throttled(DIRECTORY, 1.0, None)
+    clock.now += 1.0
+    pacer.charged(DIRECTORY, 800)
+    clock.now += 3.0
+    pacer.throttled(DIRECTORY, 1.0, None)
+    rate = pacer.budget_rate(DIRECTORY)
+    assert rate is not None
+    return rate
+
+
+def test_a_new_session_starts_from_the_rate_learned_in_this_process() -> None:
+    """An activity's new GraphSession keeps what the last one learned about the tenant's
+    budget (Graph's limits are per app and tenant: graph.md 1.1), nothing else's."""
+    clock = _Clock()
+    memory = RateMemory(ttl=600, clock=clock)
+    scope = ("https://graph.microsoft.com", "tenant-a")
+    first = Pacer(min_interval=0.2, max_interval=5.0, clock=clock, memory=memory, scope=scope)
+    rate = _learn(first, clock)
+    second = Pacer(min_interval=0.2, max_interval=5.0, clock=clock, memory=memory,
+                   scope=scope)
+    assert second.budget_rate(DIRECTORY) == rate
+    assert second.budget_rate("conditionalAccess") is None  # another service's budget
+    other = Pacer(min_interval=0.2, max_interval=5.0, clock=clock, memory=memory,
+                  scope=("https://graph.microsoft.com", "tenant-b"))
+    assert other.budget_rate(DIRECTORY) is None
+    alone = Pacer(min_interval=0.2, max_interval=5.0, clock=clock)
+    assert alone.budget_rate(DIRECTORY) is None
+    clock.now += 601
+    assert Pacer(min_interval=0.2, max_interval=5.0, clock=clock, memory=memory,
+                 scope=scope).budget_rate(DIRECTORY) is None  # stale: learned again
+
+
+async def test_a_remembered_rate_paces_bulk_from_the_first_request() -> None:
+    """Without the memory a new session lets bulk run free until two waves of 429s."""
+    clock = _Clock()
+    memory = RateMemory(clock=clock)
+    scope = ("http://graph", "t")
+    _learn(Pacer(min_interval=0.2, max_interval=5.0, clock=clock, memory=memory, scope=scope),
+           clock)
+    stats = GraphStats()
+    paced = Pacer(min_interval=0.2, max_interval=5.0, stats=stats, clock=clock,
+                  sleep=clock.sleep, memory=memory, scope=scope)
+    for _ in range(10):
+        await paced.admit(DIRECTORY, entries=20)
+    assert stats.paced_seconds > 0
+    fresh_stats = GraphStats()
+    fresh = Pacer(min_interval=0.2, max_interval=5.0, stats=fresh_stats, clock=clock,
+                  sleep=clock.sleep)
+    for _ in range(10):
+        await fresh.admit(DIRECTORY, entries=20)
+    assert fresh_stats.paced_seconds == 0
+
+
+def test_the_rate_memory_is_shared_across_threads_and_event_loops() -> None:
+    import asyncio
+    import threading
+
+    from entra_backup.connect import connect
+    from entra_backup.graph.pacing import RATES
+    from entra_backup.settings import Settings
+
+    conn = connect(Settings(graph_url="http://127.0.0.1:9", graph_token="x"))
+    scope = ("http://127.0.0.1:9", "tenant-threads")
+    RATES.remember(scope, DIRECTORY, 123.0, 1.0)
+    seen: list[float | None] = []
+
+    async def one() -> None:
+        async with conn.graph("tenant-threads") as session:
+            seen.append(session.pacer.budget_rate(DIRECTORY))
+
+    worker = threading.Thread(target=lambda: asyncio.run(one()))
+    worker.start()
+    worker.join()
+    asyncio.run(one())
+    assert seen == [123.0, 123.0]

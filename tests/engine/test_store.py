@@ -23,11 +23,13 @@ from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, gener
 
 from entra_backup.errors import SnapshotExistsError, SnapshotNotFoundError, StoreError
 from entra_backup.store.snapshots import (
+    AREAS,
     DEFAULT_RETENTION_DAYS,
     BlobStore,
     FolderStore,
     SnapshotStore,
     apply_retention,
+    area_container,
     new_snapshot_id,
     open_store,
     snapshot_time,
@@ -52,12 +54,14 @@ def _blob_endpoint(connection_string: str) -> str:
 
 @pytest.fixture
 def container_name(storage_connection_string: str) -> Iterator[str]:
-    """A fresh container name on the shared Azurite, removed after the test."""
-    name = f"test-{uuid.uuid4().hex}"
+    """A fresh container name on the shared Azurite, removed after the test with the
+    containers of its areas."""
+    name = f"test-{uuid.uuid4().hex[:40]}"
     yield name
     service = BlobServiceClient.from_connection_string(storage_connection_string)
-    with contextlib.suppress(ResourceNotFoundError):  # not every test creates it
-        service.delete_container(name)
+    for container in (name, *(area_container(name, area) for area in sorted(AREAS))):
+        with contextlib.suppress(ResourceNotFoundError):  # not every test creates them
+            service.delete_container(container)
 
 
 @pytest.fixture(params=["folder", "blob"])
@@ -343,6 +347,11 @@ def test_open_store_container_urls(storage_connection_string: str,
                                    container_name: str) -> None:
     cloud = open_store("https://acct.blob.core.windows.net/backups")  # DefaultAzureCredential
     assert cloud.location == "https://acct.blob.core.windows.net/backups"
+    account = open_store("https://acct.blob.core.windows.net/")  # the contract's app setting
+    assert account.location == "https://acct.blob.core.windows.net/snapshots"
+    azurite_account = open_store(_blob_endpoint(storage_connection_string),
+                                 credential=AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY))
+    assert azurite_account.location == f"{_blob_endpoint(storage_connection_string)}/snapshots"
 
     url = f"{_blob_endpoint(storage_connection_string)}/{container_name}"
     keyed = open_store(url, credential=AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY))
@@ -361,9 +370,9 @@ def test_open_store_container_urls(storage_connection_string: str,
 
 
 @pytest.mark.parametrize("address", [
-    "", "   ", "ftp://host/folder", "Foo=bar;Baz=1", "https://acct.blob.core.windows.net",
+    "", "   ", "ftp://host/folder", "Foo=bar;Baz=1", "https:///snapshots",
     "https://acct.blob.core.windows.net/Bad_Name", "https://acct.blob.core.windows.net/a/b",
-    "http://127.0.0.1:10000/devstoreaccount1", "file://remote-host/share",
+    "http://127.0.0.1:10000", "file://remote-host/share",
     "UseDevelopmentStorage=true;Container=NO",
 ])
 def test_open_store_garbage(address: str) -> None:
@@ -417,3 +426,64 @@ def test_wrong_key_raises_store_error(storage_connection_string: str,
     assert wrong not in str(caught.value)
     with pytest.raises(StoreError):
         store.list_snapshots(TENANT)
+
+
+# --- areas ----------------------------------------------------------------------------------
+
+def test_areas_are_subfolders_of_a_folder_store(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    for area in sorted(AREAS):
+        store.area(area).write(TENANT, SNAP, "summary.json", b"{}")
+        assert (tmp_path / area / TENANT / SNAP / "summary.json").is_file()
+    assert store.list_tenants() == []  # an area is never mistaken for a tenant
+    with pytest.raises(ValueError, match="unknown store area"):
+        store.area("jobs")
+
+
+def test_blob_areas_are_sibling_containers(storage_connection_string: str,
+                                           container_name: str) -> None:
+    store = open_store(f"{storage_connection_string};Container={container_name}")
+    store.write(TENANT, SNAP, "manifest.json", b"{}")
+    store.reports().write(TENANT, SNAP, "summary.json", b"report")
+    store.staging().write(TENANT, SNAP, "users.00000.ndjson.gz", b"run")
+    service = BlobServiceClient.from_connection_string(storage_connection_string)
+    listed = {c.name for c in service.list_containers(name_starts_with=container_name)}
+    assert listed == {container_name, f"{container_name}-reports", f"{container_name}-staging"}
+    assert [b.name for b in service.get_container_client(f"{container_name}-reports")
+            .list_blobs()] == [f"{TENANT}/{SNAP}/summary.json"]
+    assert store.list_files(TENANT, SNAP) == ["manifest.json"]  # nothing of the areas here
+    assert store.reports().location.endswith(f"/{container_name}-reports")
+    assert area_container("snapshots", "reports") == "reports"  # the deployed names
+    assert area_container("snapshots", "staging") == "staging"
+    with pytest.raises(ValueError, match="not a valid blob container name"):
+        area_container("x" * 60, "recoveries")
+
+
+def test_staging_overwrites_and_deletes_where_the_other_areas_refuse(
+    store: SnapshotStore,
+) -> None:
+    """A retried stage rewrites its run; the merging stage deletes them all."""
+    staging = store.staging()
+    assert staging.overwrite and not store.overwrite and not store.reports().overwrite
+    staging.write(TENANT, SNAP, "users.00000.ndjson.gz", b"first attempt")
+    staging.write(TENANT, SNAP, "users.00000.ndjson.gz", io.BytesIO(b"retry"), length=5)
+    assert staging.read_bytes(TENANT, SNAP, "users.00000.ndjson.gz") == b"retry"
+    staging.write(TENANT, SNAP, "users.00001.ndjson.gz", b"next chunk")
+    assert staging.list_files(TENANT, SNAP) == ["users.00000.ndjson.gz",
+                                                "users.00001.ndjson.gz"]
+    for write_once in (store, store.reports(), store.recoveries()):
+        write_once.write(TENANT, SNAP, "summary.json", b"once")
+        with pytest.raises(SnapshotExistsError):
+            write_once.write(TENANT, SNAP, "summary.json", b"twice")
+    staging.delete_snapshot(TENANT, SNAP)
+    assert staging.list_files(TENANT, SNAP) == []
+    assert store.reports().read_bytes(TENANT, SNAP, "summary.json") == b"once"
+
+
+def test_staging_write_failure_keeps_the_previous_run(store: SnapshotStore) -> None:
+    staging = store.staging()
+    staging.write(TENANT, SNAP, "users.00000.ndjson.gz", b"complete run")
+    with pytest.raises(OSError, match="source broke"):
+        staging.write(TENANT, SNAP, "users.00000.ndjson.gz",
+                      io.BufferedReader(PatternStream(3 * MIB, fail_after=MIB)))
+    assert staging.read_bytes(TENANT, SNAP, "users.00000.ndjson.gz") == b"complete run"
