@@ -10,18 +10,12 @@ merged, and drift_check reuses the drift report an earlier run stored.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import azure.durable_functions as df
 
 bp = df.Blueprint()
 Json = dict[str, Any]
-
-
-def engine_stages(package: str) -> Any:
-    """entra_backup.<package>.stages, imported when an activity runs (cold start stays light)."""
-    return importlib.import_module(f"entra_backup.{package}.stages")
 
 
 def connection() -> Any:
@@ -36,7 +30,8 @@ def connection() -> Any:
 async def begin_snapshot(request: Json) -> Json:
     """{"tenantId", "takenAt", "kinds": [names] (empty = all)} -> begun (the stage's, with
     `kinds` narrowed to the ones asked for, in the stage's order)."""
-    stages = engine_stages("capture")
+    from entra_backup.capture import stages
+
     begun: Json = await stages.begin_snapshot(connection(), request["tenantId"],
                                               request["takenAt"])
     wanted = set(request.get("kinds") or [])
@@ -51,7 +46,8 @@ async def begin_snapshot(request: Json) -> Json:
 @bp.activity_trigger(input_name="request")
 async def capture_kind(request: Json) -> Json:
     """{"begun", "kind", "cursor"} -> {"kind", "done", "cursor", "count"}: one chunk."""
-    stages = engine_stages("capture")
+    from entra_backup.capture import stages
+
     result: Json = await stages.capture_chunk(connection(), request["begun"], request["kind"],
                                               request.get("cursor"))
     return result
@@ -60,7 +56,8 @@ async def capture_kind(request: Json) -> Json:
 @bp.activity_trigger(input_name="request")
 async def finish_kind(request: Json) -> Json:
     """{"begun", "kind"} -> {"kind", "file", "count", "sha256", "bytes", "deltaLink"}."""
-    stages = engine_stages("capture")
+    from entra_backup.capture import stages
+
     result: Json = await stages.finish_kind(connection(), request["begun"], request["kind"])
     return result
 
@@ -68,7 +65,8 @@ async def finish_kind(request: Json) -> Json:
 @bp.activity_trigger(input_name="request")
 async def finish_snapshot(request: Json) -> Json:
     """{"begun", "kinds": [finish_kind results]} -> {"tenantId", "snapshotId", "counts"}."""
-    stages = engine_stages("capture")
+    from entra_backup.capture import stages
+
     result: Json = await stages.finish_snapshot(connection(), request["begun"],
                                                 request["kinds"])
     return result

@@ -14,7 +14,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.capture import connection, engine_stages
+from activities.capture import connection
 
 bp = df.Blueprint()
 Json = dict[str, Any]
@@ -37,7 +37,8 @@ async def begin_diff(request: Json) -> Json:
     """The orchestration's request ({"tenantId", "jobId", "reportId", "snapshotId", "against",
     "kinds", "objectIds", "changes", "useDelta"}; with only tenantId and jobId, the job
     record's) -> begun {"reportId", "tenantId", "snapshotId", "against", "kinds", ...}."""
-    stages = engine_stages("diff")
+    from entra_backup.diff import stages
+
     conn = connection()
     if "snapshotId" not in request:
         job = conn.jobs.get_job(request["tenantId"], request["jobId"])
@@ -51,7 +52,8 @@ async def begin_diff(request: Json) -> Json:
 @bp.activity_trigger(input_name="request")
 async def diff_kind(request: Json) -> Json:
     """{"begun", "kind", "cursor"} -> {"kind", "done", "cursor", "entries"}: one chunk."""
-    stages = engine_stages("diff")
+    from entra_backup.diff import stages
+
     result: Json = await stages.diff_kind(connection(), request["begun"], request["kind"],
                                           request.get("cursor"))
     return result
@@ -61,7 +63,8 @@ async def diff_kind(request: Json) -> Json:
 async def assemble_report(request: Json) -> Json:
     """{"jobId", "begun", "kinds": [diff_kind results]} -> {"reportId", "summary"}; the job
     record gets reportId and totalChangedObjectsCalculated."""
-    stages = engine_stages("diff")
+    from entra_backup.diff import stages
+
     conn = connection()
     begun = request["begun"]
     report: Json = await stages.assemble_report(conn, begun, request["kinds"])

@@ -51,6 +51,7 @@ RECOVERIES_AREA = "recoveries"  # recovery plans, beside the reports
 STAGING_AREA = "staging"  # stages' runs and drafts: overwritable, deleted once merged
 AREAS = frozenset({REPORTS_AREA, RECOVERIES_AREA, STAGING_AREA})
 OVERWRITABLE = frozenset({STAGING_AREA})
+WORM_AREAS = frozenset({REPORTS_AREA})  # besides the snapshots themselves
 JOBS_AREA = "jobs"  # a folder store's recovery history (entra_backup.recover.jobs)
 RESERVED = AREAS | {JOBS_AREA}  # never tenant ids
 MANIFEST = "manifest.json"
@@ -448,8 +449,10 @@ class BlobStore(SnapshotStore):
         transfer options (the SDK's service client shares this container's pipeline)."""
         sibling = area_container(self._container.container_name, name)
         service = self._container._get_blob_service_client()
-        return BlobStore(service.get_container_client(sibling),
-                         immutability_days=self._immutability_days,
+        # WORM for the evidence (snapshots, reports); plans and staging are working files, in
+        # containers without version-level immutability, where a policy would be refused
+        worm = self._immutability_days if name in WORM_AREAS else None
+        return BlobStore(service.get_container_client(sibling), immutability_days=worm,
                          max_concurrency=self._max_concurrency, overwrite=name in OVERWRITABLE)
 
     def delete_snapshot(self, tenant_id: str, snapshot_id: str) -> None:

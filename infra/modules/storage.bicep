@@ -195,6 +195,16 @@ resource reportsPolicy 'Microsoft.Storage/storageAccounts/blobServices/container
   }
 }
 
+// Recovery and rebuild plans: written once, read wave by wave; working files, not evidence
+// (the history is in the tables), so no WORM.
+resource recoveries 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: vaultBlobs
+  name: 'recoveries'
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource staging 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: vaultBlobs
   name: 'staging'

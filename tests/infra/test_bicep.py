@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from entra_backup.store.snapshots import DEFAULT_CONTAINER
+from entra_backup.store.snapshots import AREAS, DEFAULT_CONTAINER, WORM_AREAS, area_container
 from tests.infra.bicep import (
     INFRA,
     bicep_files,
@@ -102,6 +102,13 @@ def test_snapshots_and_reports_are_worm_with_retention_equal_to_the_lifecycle_de
     by_container = {body["name"]: body for body in containers.values()}
     assert {"snapshots", "reports", "staging", "archive"} <= set(by_container)
     assert DEFAULT_CONTAINER == "snapshots"  # the engine's default container is the WORM one
+    # every area the engine writes is a sibling container the template makes, WORM exactly
+    # where the engine writes locked policies (a policy in any other container is refused)
+    assert {area_container(DEFAULT_CONTAINER, area) for area in AREAS} <= set(by_container)
+    worm = {name for name, body in by_container.items()
+            if body["properties"].get("immutableStorageWithVersioning", {}).get("enabled")}
+    assert worm == {DEFAULT_CONTAINER, "archive"} | {
+        area_container(DEFAULT_CONTAINER, area) for area in WORM_AREAS}
     retention_of = {}
     for name, body in policies.items():
         assert body["name"] == "default", name
