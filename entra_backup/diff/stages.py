@@ -55,7 +55,12 @@ from entra_backup.diff.reports import SUMMARY, load_header, save_report
 from entra_backup.errors import SnapshotNotFoundError
 from entra_backup.graph.session import GraphSession
 from entra_backup.kinds import ALL_KINDS, get_kind
-from entra_backup.store.snapshots import SnapshotStore, new_snapshot_id, validate_snapshot_id
+from entra_backup.store.snapshots import (
+    SnapshotStore,
+    is_snapshot_id,
+    new_snapshot_id,
+    validate_snapshot_id,
+)
 from entra_backup.store.verify import load_manifest
 from entra_backup.types import Json
 
@@ -81,12 +86,16 @@ def draft_meta(kind_name: str) -> str:
 
 async def begin_diff(conn: Connection, request: Json) -> Json:
     """Begin a report. `request`: tenantId, snapshotId, against ("live" or a snapshot id),
-    kinds, objectIds, changes, useDelta; optional createdAt (ISO 8601, fixes the report id)
-    and reportId (a report id of that form)."""
+    kinds, objectIds, changes (top level or under "filters", as the API's job has them),
+    useDelta; optional createdAt (ISO 8601, fixes the report id, so a retried begin gives the
+    same one) and reportId (used when it has a stored report id's form; a job id does not,
+    and the report gets its own id: the job records where it went)."""
     diff = request_of(request)
     created = parse_time(str(request["createdAt"])) if request.get("createdAt") else \
         datetime.now(UTC)
     report_id = request.get("reportId")
+    if not isinstance(report_id, str) or not is_snapshot_id(report_id):
+        report_id = None
     if diff.against != "live":
         return await begin(None, conn.store, diff, created=created, report_id=report_id)
     async with conn.graph(diff.tenant_id) as session:
@@ -109,10 +118,15 @@ async def assemble_report(conn: Connection, begun: Json, kinds: list[Json]) -> J
 
 def request_of(body: Json) -> DiffRequest:
     """The DiffRequest a JSON request names (the API's and the orchestration's words)."""
+    filters = body.get("filters") or {}
+
+    def listed(name: str) -> list[str]:
+        return list(body.get(name) or filters.get(name) or [])
+
     return DiffRequest(
         tenant_id=str(body["tenantId"]), snapshot_id=str(body["snapshotId"]),
-        against=str(body.get("against") or "live"), kinds=list(body.get("kinds") or []),
-        object_ids=list(body.get("objectIds") or []), changes=list(body.get("changes") or []),
+        against=str(body.get("against") or "live"), kinds=listed("kinds"),
+        object_ids=listed("objectIds"), changes=listed("changes"),
         use_delta=bool(body.get("useDelta", True)))
 
 

@@ -107,7 +107,8 @@ def validate_name(name: str) -> str:
     return name
 
 
-def _is_snapshot_id(text: str) -> bool:
+def is_snapshot_id(text: str) -> bool:
+    """Whether `text` is a well-formed snapshot (or report, or recovery) id."""
     with suppress(ValueError):
         return bool(snapshot_time(text))
     return False
@@ -245,7 +246,7 @@ class FolderStore(SnapshotStore):
 
     def list_snapshots(self, tenant_id: str, *, include_incomplete: bool = False) -> list[str]:
         entries = self._entries(validate_tenant_id(tenant_id))
-        return sorted((e.name for e in entries if _is_snapshot_id(e.name)
+        return sorted((e.name for e in entries if is_snapshot_id(e.name)
                        and (include_incomplete or (e / MANIFEST).is_file())), reverse=True)
 
     def list_files(self, tenant_id: str, snapshot_id: str) -> list[str]:
@@ -433,7 +434,7 @@ class BlobStore(SnapshotStore):
         found = set()
         for rest in self._names(validate_tenant_id(tenant_id) + "/"):
             snapshot_id, _, name = rest.partition("/")
-            if _is_snapshot_id(snapshot_id) and (include_incomplete or name == MANIFEST):
+            if is_snapshot_id(snapshot_id) and (include_incomplete or name == MANIFEST):
                 found.add(snapshot_id)
         return sorted(found, reverse=True)
 

@@ -68,10 +68,11 @@ async def test_activity_entry_points_give_run_diffs_report_on_azurite(
         taken = await capture(session, store)
     assert sim.client.patch(f"/users/{cloud_user(sim)['id']}",
                             json={"jobTitle": "Through activities"}).status_code == 204
-    body = {"tenantId": taken.tenant_id, "snapshotId": taken.snapshot_id,
-            "createdAt": CREATED.isoformat()}
+    body = {"tenantId": taken.tenant_id, "snapshotId": taken.snapshot_id,  # the API's job
+            "filters": {"kinds": [], "objectIds": [], "changes": []}, "useDelta": True,
+            "reportId": uuid.uuid4().hex, "createdAt": CREATED.isoformat()}
     begun = await stages.begin_diff(conn, body)
-    assert begun["reportId"] == "20261202T090000.000Z"
+    assert begun["reportId"] == "20261202T090000.000Z"  # a job id is not a report id
     results = []
     for kind in begun["kinds"]:
         cursor = None
