@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from entra_backup.recover.jobs.base import DEFAULT_KEEP_DAYS
-from entra_backup.store.snapshots import DEFAULT_RETENTION_DAYS
+from entra_backup.ids import DEFAULT_KEEP_DAYS, DEFAULT_RETENTION_DAYS
 
 DEFAULT_GRAPH_URL: Final = "https://graph.microsoft.com"
 

@@ -41,10 +41,18 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ImmutabilityPolicy
 
 from entra_backup.errors import SnapshotExistsError, SnapshotNotFoundError, StoreError
+from entra_backup.ids import DEFAULT_RETENTION_DAYS as DEFAULT_RETENTION_DAYS
+from entra_backup.ids import NAME as _NAME
+from entra_backup.ids import TENANT_ID as _TENANT_ID
+from entra_backup.ids import is_snapshot_id as is_snapshot_id
+from entra_backup.ids import new_snapshot_id as new_snapshot_id
+from entra_backup.ids import snapshot_time as snapshot_time
+from entra_backup.ids import validate_name as validate_name
+from entra_backup.ids import validate_snapshot_id as validate_snapshot_id
+from entra_backup.ids import validate_tenant_id as validate_tenant_id
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RETENTION_DAYS = 5
 DEFAULT_CONTAINER = "snapshots"
 REPORTS_AREA = "reports"  # reserved: never a tenant id
 RECOVERIES_AREA = "recoveries"  # recovery plans, beside the reports
@@ -61,57 +69,9 @@ _MIB = 1024 * 1024
 # pointer list from the body length: about 9x the chunk size, transiently.
 _TRANSFER_OPTIONS = {"max_single_put_size": 2 * _MIB, "max_block_size": 2 * _MIB,
                      "max_single_get_size": _MIB // 2, "max_chunk_get_size": _MIB // 2}
-_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}\.\d{3}Z")
-_TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,127}")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _CONTAINER = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")
 _SECRET = re.compile(r"(sig|AccountKey|SharedAccessSignature)=[^&;\s]+", re.IGNORECASE)
 _Translate = Callable[[], AbstractContextManager[None]]
-
-
-def new_snapshot_id(now: datetime) -> str:
-    """Return the id of a snapshot taken at `now`: `YYYYMMDDTHHMMSS.fffZ`, sortable as text."""
-    if now.tzinfo is None:
-        raise ValueError("new_snapshot_id needs a timezone-aware datetime")
-    now = now.astimezone(UTC)
-    return f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z"
-
-
-def snapshot_time(snapshot_id: str) -> datetime:
-    """Return the UTC instant a snapshot id names; ValueError for a malformed id."""
-    if not isinstance(snapshot_id, str) or not _SNAPSHOT_ID.fullmatch(snapshot_id):
-        raise ValueError(f"bad snapshot id {snapshot_id!r}: expected YYYYMMDDTHHMMSS.fffZ")
-    try:
-        return datetime.strptime(snapshot_id[:-1] + "000", "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
-    except ValueError:
-        raise ValueError(f"bad snapshot id {snapshot_id!r}: not a real date and time") from None
-
-
-def validate_snapshot_id(snapshot_id: str) -> str:
-    """Return `snapshot_id` if well formed; the format also keeps '/' and '..' out of paths."""
-    snapshot_time(snapshot_id)
-    return snapshot_id
-
-
-def validate_tenant_id(tenant_id: str) -> str:
-    """Return `tenant_id` if it is a GUID or a safe token (letters, digits, '-', '.')."""
-    if not isinstance(tenant_id, str) or not _TENANT_ID.fullmatch(tenant_id):
-        raise ValueError(f"bad tenant id {tenant_id!r}: use letters, digits, '-' and '.'")
-    return tenant_id
-
-
-def validate_name(name: str) -> str:
-    """Return `name` if it is a safe file name (no '/', no leading '.')."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"bad file name {name!r}: use letters, digits, '.', '_' and '-'")
-    return name
-
-
-def is_snapshot_id(text: str) -> bool:
-    """Whether `text` is a well-formed snapshot (or report, or recovery) id."""
-    with suppress(ValueError):
-        return bool(snapshot_time(text))
-    return False
 
 
 def _checked(tenant_id: str, snapshot_id: str, name: str | None = None) -> str:

@@ -29,7 +29,8 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from entra_backup.errors import JobNotFoundError
-from entra_backup.store.snapshots import validate_tenant_id
+from entra_backup.ids import DEFAULT_KEEP_DAYS as DEFAULT_KEEP_DAYS
+from entra_backup.ids import validate_tenant_id
 from entra_backup.types import Json
 
 JOB_STATUSES: Final = ("initialized", "loadingData", "calculating", "running",
@@ -38,7 +39,6 @@ FINAL_STATUSES: Final = frozenset({"successful", "failed", "abandoned"})
 JOB_TYPES: Final = ("recovery", "diffReport")
 ACTIONS: Final = ("update", "softDelete", "restore", "create", "none")
 OUTCOMES: Final = ("applied", "skipped", "failed", "planned")
-DEFAULT_KEEP_DAYS: Final = 365
 
 # Azure Table caps an entity at 1 MiB counted in UTF-16. A UTF-8 byte count is never below the
 # UTF-16 unit count, so two states at MAX_STATE_BYTES fit one entity with room to spare. A
