@@ -118,6 +118,14 @@ async def assemble_report(conn: Connection, begun: Json, kinds: list[Json]) -> J
     return {"reportId": header["reportId"], "summary": header["summary"]}
 
 
+async def discard_diff(conn: Connection, begun: Json) -> Json:
+    """A report that will not be assembled (job abandoned or failed): delete its staging
+    files, as run_diff does when it fails. Idempotent."""
+    staging = conn.store.staging()
+    await asyncio.to_thread(staging.delete_snapshot, begun["tenantId"], begun["reportId"])
+    return {"reportId": begun["reportId"]}
+
+
 def request_of(body: Json) -> DiffRequest:
     """The DiffRequest a JSON request names (the API's and the orchestration's words)."""
     filters = body.get("filters") or {}
