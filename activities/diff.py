@@ -1,4 +1,5 @@
-"""Activities of the `diff_report` orchestration: begin_diff, diff_kind, assemble_report.
+"""Activities of the `diff_report` orchestration: begin_diff, diff_kind, assemble_report,
+discard_diff (an abandoned or failed job's staging).
 Thin doors over entra_backup.diff.stages: small JSON in and out, the entries themselves meet
 in the store (staging chunks, then the report).
 
@@ -72,3 +73,12 @@ async def assemble_report(request: Json) -> Json:
     conn.jobs.update_job(begun["tenantId"], request["jobId"], {
         "reportId": report["reportId"], "totalChangedObjectsCalculated": total})
     return report
+
+
+@bp.activity_trigger(input_name="request")
+async def discard_diff(request: Json) -> Json:
+    """{"begun"} -> {"reportId"}: staging of a report that will not be assembled, deleted."""
+    from entra_backup.diff import stages
+
+    result: Json = await stages.discard_diff(connection(), request["begun"])
+    return result

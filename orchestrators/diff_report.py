@@ -12,13 +12,15 @@ Output: {"jobId", "status": "successful" | "failed" | "abandoned", "reportId"?, 
 
 Path: acquire the `tenant_job` lease (not granted -> job failed naming the holder) ->
 calculating -> begin_diff -> running -> waves of diff_kind, the entity's cancel flag read
-before each wave (cancel -> abandoned) -> assemble_report -> successful. Every ending after
-the lease was granted releases it; a failed activity fails the job (never a success a Logic
+before each wave (cancel -> abandoned) -> assemble_report -> successful. An abandoned or
+failed job's staging is deleted (discard_diff). Every ending after the lease was granted
+releases it; a failed activity fails the job (never a success a Logic
 App would follow blindly). Deterministic: no clock, random or I/O here.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from typing import Any
 
@@ -52,6 +54,16 @@ def _ended(context: df.DurableOrchestrationContext, job: dict[str, Any], status:
     return {"jobId": job["jobId"], "status": status, **extra}
 
 
+def _discard(context: df.DurableOrchestrationContext,
+             progress: dict[str, Any] | None) -> Generator[Any, Any, None]:
+    """Delete the staging of a report that will not be assembled (best effort: staging
+    retention is the backstop, and the job's ending must not depend on it)."""
+    if progress is None:
+        return
+    with contextlib.suppress(Exception):  # a failed clean-up leaves what retention removes
+        yield context.call_activity("discard_diff", {"begun": progress["begun"]})
+
+
 @bp.orchestration_trigger(context_name="context")
 def diff_report(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     request: dict[str, Any] = context.get_input()
@@ -79,6 +91,7 @@ def diff_report(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
                 break
             lease = yield context.call_entity(job_lease.lease_of(job["tenantId"]), "get")
             if lease.get("cancel") and lease.get("holder") == context.instance_id:
+                yield from _discard(context, progress)
                 return (yield from _ended(context, job, "abandoned",
                                           kindsDone=len(progress["done"])))
             context.set_custom_status(waves.status("running", progress))
@@ -96,4 +109,5 @@ def diff_report(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
         return (yield from _ended(context, job, "successful", reportId=report["reportId"],
                                   summary=report["summary"]))
     except Exception as exc:  # an activity failed for good: the job fails, the lease goes
+        yield from _discard(context, progress)
         return (yield from _ended(context, job, "failed", error=str(exc)[:_ERROR_CHARS]))

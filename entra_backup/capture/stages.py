@@ -103,8 +103,8 @@ async def begin_snapshot(conn: Connection, tenant_id: str | None, taken_at: str)
 
 async def capture_chunk(conn: Connection, begun: Json, kind: str, cursor: Json | None) -> Json:
     """Read one chunk of `kind` from `cursor` into staging; `done` when the kind is read."""
-    async with conn.graph(begun["tenantId"]) as session:
-        return await read_chunk(session, conn.store, begun, kind, cursor)
+    async with conn.graph(begun["tenantId"]) as session:  # the bound read now, not at import
+        return await read_chunk(session, conn.store, begun, kind, cursor, pages=CHUNK_PAGES)
 
 
 async def finish_kind(conn: Connection, begun: Json, kind: str) -> Json:

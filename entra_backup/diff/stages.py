@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from entra_backup.capture import stages as capture_stages
 from entra_backup.capture.read import Progress
 from entra_backup.capture.records import DEFAULT_SPILL_LIMIT
 from entra_backup.capture.stages import (
@@ -104,16 +105,25 @@ async def begin_diff(conn: Connection, request: Json) -> Json:
 
 async def diff_kind(conn: Connection, begun: Json, kind: str, cursor: Json | None) -> Json:
     """One step of one kind's entries into its draft; `done` when the draft is written."""
+    pages = capture_stages.CHUNK_PAGES  # capture's bound, read now (a default binds at import)
     if begun["against"] != "live":
-        return await diff_chunk(None, conn.store, begun, kind, cursor)
+        return await diff_chunk(None, conn.store, begun, kind, cursor, pages=pages)
     async with conn.graph(begun["tenantId"]) as session:
-        return await diff_chunk(session, conn.store, begun, kind, cursor)
+        return await diff_chunk(session, conn.store, begun, kind, cursor, pages=pages)
 
 
 async def assemble_report(conn: Connection, begun: Json, kinds: list[Json]) -> Json:
     """Write the report from the drafts; returns its id and summary (small counts)."""
     header = await assemble(conn.store, begun, kinds)
     return {"reportId": header["reportId"], "summary": header["summary"]}
+
+
+async def discard_diff(conn: Connection, begun: Json) -> Json:
+    """A report that will not be assembled (job abandoned or failed): delete its staging
+    files, as run_diff does when it fails. Idempotent."""
+    staging = conn.store.staging()
+    await asyncio.to_thread(staging.delete_snapshot, begun["tenantId"], begun["reportId"])
+    return {"reportId": begun["reportId"]}
 
 
 def request_of(body: Json) -> DiffRequest:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 import pytest
 
 from api.engine import Engine, engine
+from entra_backup.connect import Connection, connect
+from entra_backup.settings import Settings
+from tests.conftest import TOKEN, Sim
 from tests.functions.api_helpers import Api
 from tests.support.durable_http import DurableHttpServer
 from tests.support.durable_stub import StubBackend
@@ -52,3 +55,15 @@ def world(storage_connection_string: str, durable_server: tuple[DurableHttpServe
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ENTRA_BACKUP_API_LOCAL_DEV", "true")
     return World(Api(server), backend, engine(), tenant)
+
+
+@pytest.fixture
+def conn(sim: Sim, storage_connection_string: str,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[Connection]:
+    """App settings as the Functions host would give them (activities read them through
+    `connect(Settings.from_env())`); a container of this test's own."""
+    store = f"{storage_connection_string};Container=rec{uuid.uuid4().hex[:12]}"
+    for name, value in {"ENTRA_BACKUP_STORE": store, "ENTRA_BACKUP_GRAPH_URL": sim.url,
+                        "ENTRA_BACKUP_GRAPH_TOKEN": TOKEN}.items():
+        monkeypatch.setenv(name, value)
+    yield connect(Settings.from_env())

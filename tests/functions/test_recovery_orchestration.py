@@ -12,8 +12,6 @@ the harness and must give the same actions (determinism).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,16 +20,14 @@ import pytest
 
 from activities.recovery import bp as activities_bp
 from entra_backup.capture.snapshot import capture
-from entra_backup.connect import Connection, connect
-from entra_backup.diff.reports import iter_entries
-from entra_backup.diff.run import DiffRequest, run_diff
-from entra_backup.settings import Settings
+from entra_backup.connect import Connection
 from entra_backup.store.snapshots import new_snapshot_id
 from orchestrators import recovery as recovery_module
 from orchestrators.recovery import bp as recovery_bp
 from orchestrators.tenant_job import bp as tenant_job_bp
-from tests.conftest import TOKEN, Sim
+from tests.conftest import Sim
 from tests.engine.incidents import Incident
+from tests.functions.e2e import differences, graph_writes, unexplained
 from tests.support.durable_harness import Harness
 
 app = df.DFApp()
@@ -40,17 +36,6 @@ for blueprint in (recovery_bp, activities_bp, tenant_job_bp):
 
 SIZE, SEED, INCIDENT_SEED = 120, 11, 5
 pytestmark = pytest.mark.tenant(SIZE, SEED)
-
-
-@pytest.fixture
-def conn(sim: Sim, storage_connection_string: str,
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[Connection]:
-    """App settings as the Functions host would give them; a container of this test's own."""
-    store = f"{storage_connection_string};Container=rec{uuid.uuid4().hex[:12]}"
-    for name, value in {"ENTRA_BACKUP_STORE": store, "ENTRA_BACKUP_GRAPH_URL": sim.url,
-                        "ENTRA_BACKUP_GRAPH_TOKEN": TOKEN}.items():
-        monkeypatch.setenv(name, value)
-    yield connect(Settings.from_env())
 
 
 async def damaged(sim: Sim, conn: Connection, *, changes: int = 8) -> tuple[str, str]:
@@ -75,28 +60,6 @@ def job_input(tenant: str, snapshot: str, recovery_id: str, **extra: Any) -> dic
     return {"tenantId": tenant, "recoveryId": recovery_id, "snapshotId": snapshot,
             "reportId": None, "selection": {"kinds": [], "objectIds": []}, "dryRun": False,
             "recreateHardDeleted": False, "reportOnlyCa": False, **extra}
-
-
-def graph_writes(sim: Sim) -> int:
-    return sum(sum(kinds.values()) for method, kinds in sim.stats()["requests"].items()
-               if method != "GET")
-
-
-async def differences(conn: Connection, tenant: str, snapshot: str) -> list[Any]:
-    async with conn.graph(tenant) as session:
-        result = await run_diff(conn.store, DiffRequest(tenant_id=tenant, snapshot_id=snapshot,
-                                                         use_delta=False), session=session)
-    return list(iter_entries(conn.store, tenant, result.report_id))
-
-
-async def unexplained(conn: Connection, tenant: str, snapshot: str, recovery_id: str
-                      ) -> list[Any]:
-    """Differences left that the job's results do not name as an exception (an action
-    `none`, or a detail such as "disabled, not deleted") - as the engine's round trip judges."""
-    explained = {(r["kind"], r["id"]) for r in conn.jobs.iter_results(tenant, recovery_id)
-                 if r["action"] == "none" or r.get("detail")}
-    return [e for e in await differences(conn, tenant, snapshot)
-            if (e["kind"], e["id"]) not in explained]
 
 
 def run(harness: Harness, conn: Connection, tenant: str, snapshot: str,
