@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlencode
 
 import azure.durable_functions as df
@@ -21,9 +21,8 @@ from api.auth import ADMINISTRATOR, READER, authorize
 from api.engine import engine
 from api.errors import bad_request, json_response, not_found, responds
 from api.jobs import LIVE, RETRY_AFTER_SECONDS, absolute_url, next_link
+from entra_backup.ids import snapshot_time
 from entra_backup.kinds import get_kind
-from entra_backup.store.snapshots import snapshot_time
-from entra_backup.store.verify import load_manifest
 from entra_backup.types import Json
 
 bp = df.Blueprint()
@@ -49,7 +48,7 @@ async def list_backups(req: func.HttpRequest,
     snapshots = eng.store.list_snapshots(tenant)
     page = []
     for snapshot_id in snapshots[skip:skip + top]:
-        manifest, _ = load_manifest(eng.store, tenant, snapshot_id)
+        manifest, _ = _manifest(eng.store, tenant, snapshot_id)
         counts = {name: entry.get("count", 0) for name, entry in manifest["kinds"].items()}
         page.append({"id": snapshot_id, "createdDateTime": _iso_of(snapshot_id),
                      "takenAt": manifest.get("takenAt"), "objectCounts": counts})
@@ -114,3 +113,9 @@ def _iso_of(snapshot_id: str) -> str:
 
 def _iso(when: object) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if isinstance(when, datetime) else None
+
+
+def _manifest(store: Any, tenant: str, snapshot_id: str) -> tuple[Json, str]:
+    from entra_backup.store.verify import load_manifest  # loads the capture engine: not at start
+
+    return load_manifest(store, tenant, snapshot_id)

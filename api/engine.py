@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from api.errors import bad_request, not_found
-from entra_backup.connect import Connection, connect
-from entra_backup.recover.jobs import JobStore
+from entra_backup.ids import validate_tenant_id
 from entra_backup.settings import Settings
-from entra_backup.store.snapshots import SnapshotStore, validate_tenant_id
+
+if TYPE_CHECKING:  # the storage and Graph SDKs load on the first request, not at cold start
+    from entra_backup.connect import Connection
+    from entra_backup.recover.jobs import JobStore
+    from entra_backup.store.snapshots import SnapshotStore
 
 
 @dataclass(frozen=True)
@@ -40,4 +44,6 @@ def engine() -> Engine:
 
 @functools.lru_cache(maxsize=4)
 def _connection(settings: Settings) -> Connection:
+    from entra_backup.connect import connect
+
     return connect(settings)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode, urlsplit
 
 import azure.durable_functions as df
@@ -24,10 +24,11 @@ import orjson
 
 from api.errors import ApiError, json_response
 from api.validate import Query, skiptoken
-from entra_backup.recover.jobs import FINAL_STATUSES, JobStore
-from entra_backup.recover.jobs.base import iso_now
-from entra_backup.store.snapshots import new_snapshot_id, snapshot_time
+from entra_backup.ids import new_snapshot_id, snapshot_time
 from entra_backup.types import Json
+
+if TYPE_CHECKING:
+    from entra_backup.recover.jobs import JobStore
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +41,19 @@ LIVE = frozenset({df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntime
 _OWN_FIELDS: Final = ("jobType", "snapshotId", "reportId", "against", "filters", "selection",
                       "dryRun", "options", "cursor", "wave", "steps", "counters",
                       "verification", "requestedBy", "error")
+
+
+def final_statuses() -> frozenset[str]:
+    """The job vocabulary's final statuses (the job store loads with the first request)."""
+    from entra_backup.recover.jobs.base import FINAL_STATUSES
+
+    return FINAL_STATUSES
+
+
+def _iso_now() -> str:
+    from entra_backup.recover.jobs.base import iso_now
+
+    return iso_now()
 
 
 def new_job_id() -> str:
@@ -97,13 +111,13 @@ async def start_job(client: df.DurableOrchestrationClient, jobs: JobStore, job: 
     except Exception:
         jobs.update_job(job["tenantId"], job["jobId"], {
             "status": "failed", "error": "the orchestration could not be started",
-            "completedAt": iso_now()})
+            "completedAt": _iso_now()})
         raise
     return job
 
 
 def new_job(tenant_id: str, job_type: str, requested_by: str, fields: Mapping[str, Any]) -> Json:
-    now = iso_now()
+    now = _iso_now()
     return {"jobId": new_job_id(), "tenantId": tenant_id, "jobType": job_type,
             "status": "initialized", "createdAt": now, "updatedAt": now,
             "completedAt": None, "requestedBy": requested_by, "error": None, **fields}
@@ -112,7 +126,7 @@ def new_job(tenant_id: str, job_type: str, requested_by: str, fields: Mapping[st
 async def observed(client: df.DurableOrchestrationClient, job: Json) -> Json:
     """The job as recorded, unless its orchestration ended without recording a final status
     (crashed, terminated): then it is reported failed, never as running for ever."""
-    if job["status"] in FINAL_STATUSES:
+    if job["status"] in final_statuses():
         return job
     status = await client.get_status(instance_id(job))
     ended = status.runtime_status
@@ -154,7 +168,7 @@ def job_response(req: func.HttpRequest, job: Json, path: str, *,
                  ) -> func.HttpResponse:
     """202 + Location + Retry-After while the job runs (always for a new job), 200 when final."""
     body = {**job_document(job), **(extra or {})}
-    if job["status"] in FINAL_STATUSES and not created:
+    if job["status"] in final_statuses() and not created:
         return json_response(body, 200)
     return json_response(body, 202, headers={"Location": absolute_url(req, path),
                                              "Retry-After": str(RETRY_AFTER_SECONDS)})

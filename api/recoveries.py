@@ -16,6 +16,7 @@ from api.errors import ApiError, bad_request, json_response, not_found, responds
 from api.jobs import (
     LEASE_ENTITY,
     ensure_tenant_free,
+    final_statuses,
     job_document,
     job_response,
     new_job,
@@ -23,10 +24,7 @@ from api.jobs import (
     observed,
     start_job,
 )
-from entra_backup.diff.reports import list_reports, load_header
 from entra_backup.errors import JobNotFoundError
-from entra_backup.recover.jobs import FINAL_STATUSES
-from entra_backup.recover.plan import Selection
 from entra_backup.types import Json
 
 bp = df.Blueprint()
@@ -46,6 +44,9 @@ def recovery_path(tenant_id: str, recovery_id: str) -> str:
 @responds
 async def start_recovery(req: func.HttpRequest,
                          client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    from entra_backup.diff.reports import load_header
+    from entra_backup.recover.plan import Selection
+
     principal = authorize(req, ADMINISTRATOR)
     validate.Query.of(req)
     body = validate.body_object(req, _BODY)
@@ -131,7 +132,7 @@ async def cancel_recovery(req: func.HttpRequest,
     validate.Query.of(req)
     validate.body_object(req, (), optional=True)
     _, tenant, job = _recovery_job(req)
-    if job["status"] in FINAL_STATUSES:
+    if job["status"] in final_statuses():
         raise ApiError(409, "conflict", f"recovery {job['jobId']} is already {job['status']}")
     await client.signal_entity(df.EntityId(LEASE_ENTITY, tenant), "request_cancel",
                                {"jobId": job["jobId"]})
@@ -152,6 +153,8 @@ def _stored_report(eng: Engine, tenant: str, reference: str) -> str:
     """The stored report a request names: a difference-report job this API started (which
     must have finished), or a stored report's own id (one the CLI made). Both are time-form
     ids; a job names the report it stored."""
+    from entra_backup.diff.reports import list_reports
+
     report_id = validate.job_id(reference, "reportId")
     try:
         job = eng.jobs.get_job(tenant, report_id)

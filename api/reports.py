@@ -24,10 +24,6 @@ from api.jobs import (
     observed,
     start_job,
 )
-from entra_backup.diff.export import EXPORTERS, MEDIA_TYPES
-from entra_backup.diff.report_schema import CHANGES
-from entra_backup.diff.reports import iter_entries, load_header
-from entra_backup.diff.run import DiffRequest
 from entra_backup.kinds import get_kind
 from entra_backup.types import Json
 
@@ -48,6 +44,8 @@ def report_path(tenant_id: str, report_id: str) -> str:
 @responds
 async def start_diff_report(req: func.HttpRequest,
                             client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    from entra_backup.diff.run import DiffRequest
+
     principal = authorize(req, ADMINISTRATOR)
     validate.Query.of(req)
     body = validate.body_object(req, _BODY)
@@ -93,6 +91,8 @@ async def get_diff_report(req: func.HttpRequest,
     job = await observed(client, job)
     extra: dict[str, Any] = {}
     if job["status"] == "successful":
+        from entra_backup.diff.reports import load_header
+
         extra["summary"] = load_header(eng.store, tenant, job["reportId"]).get("summary")
     return job_response(req, job, report_path(tenant, job["jobId"]), extra=extra)
 
@@ -101,6 +101,9 @@ async def get_diff_report(req: func.HttpRequest,
           auth_level=func.AuthLevel.ANONYMOUS)
 @responds
 async def list_diff_report_entries(req: func.HttpRequest) -> func.HttpResponse:
+    from entra_backup.diff.export import EXPORTERS, MEDIA_TYPES
+    from entra_backup.diff.reports import iter_entries, load_header
+
     authorize(req, READER)
     query = validate.Query.of(req, ("kind", "changeType", "id", "format"))
     fmt = query.get("format")
@@ -145,6 +148,8 @@ def _report_job(req: func.HttpRequest) -> tuple[Engine, str, Json]:
 
 
 def _check_filters(kinds: list[str], changes: list[str], ids: list[str]) -> None:
+    from entra_backup.diff.report_schema import CHANGES
+
     try:
         for kind in kinds:
             get_kind(kind)

@@ -20,7 +20,7 @@ import azure.functions as func
 import orjson
 
 from api.errors import bad_request
-from entra_backup.store.snapshots import validate_snapshot_id
+from entra_backup.ids import validate_snapshot_id
 
 MAX_BODY_BYTES: Final = 256 * 1024
 MAX_LIST: Final = 1000
