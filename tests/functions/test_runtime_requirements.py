@@ -70,3 +70,16 @@ def test_every_module_the_app_imports_comes_from_requirements_txt() -> None:
 
 def test_requirements_txt_carries_nothing_only_the_tests_use() -> None:
     assert _listed(ROOT / "requirements.txt") & TEST_ONLY == set()
+
+
+def test_a_cold_start_does_not_load_the_storage_or_graph_sdks() -> None:
+    """Every scale-out instance imports function_app; the storage and Graph clients load with
+    the first request or activity that needs them (docs/benchmarks.md, cold import)."""
+    import subprocess
+
+    heavy = ("azure.storage.blob", "azure.data.tables", "httpx", "msgraph_core", "jsonschema")
+    code = ("import sys, function_app; function_app.app.get_functions(); "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == ""
