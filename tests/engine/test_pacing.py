@@ -7,7 +7,9 @@ import asyncio
 import pytest
 
 from entra_backup.graph.pacing import (
+    _BUCKET_SECONDS,
     _RATE_BACKOFF,
+    _RATE_PROBE,
     DIRECTORY,
     GraphStats,
     Pacer,
@@ -217,3 +219,42 @@ def test_the_rate_memory_is_shared_across_threads_and_event_loops() -> None:
     worker.join()
     asyncio.run(one())
     assert seen == [123.0, 123.0]
+
+
+async def test_sessions_of_one_process_share_one_lane_not_only_the_rate() -> None:
+    """Up to four activities run at once in a Functions worker, each with its own session.
+    Graph keeps one budget per app and tenant for all of them (graph.md 1.1,
+    https://learn.microsoft.com/graph/throttling-limits), so together they get the refill
+    once, not once each, and a Retry-After one of them is given holds the others too."""
+    clock = _Clock()
+    memory = RateMemory(clock=clock)
+    scope = ("http://graph", "t")
+    rate = _learn(Pacer(min_interval=0.2, max_interval=5.0, clock=clock, memory=memory,
+                        scope=scope), clock)  # the gate is shut 1 s after the second wave
+    pacers = [Pacer(min_interval=0.2, max_interval=5.0, clock=clock, sleep=clock.sleep,
+                    memory=memory, scope=scope) for _ in range(4)]
+    start = clock.now
+    for _ in range(5):  # 20 batches of 20 one-RU entries: 400 RU
+        for pacer in pacers:
+            await pacer.admit(DIRECTORY, entries=20)
+    # one bucket: the gate, then 400 RU less the half second of burst it refilled meanwhile
+    # and the last batch (admitted on a non-negative bucket); four buckets: a quarter of it
+    burst = _BUCKET_SECONDS * rate
+    assert clock.now - start == pytest.approx(1.0 + (400 - burst - 20) / rate, rel=0.02)
+    pacers[0].throttled(DIRECTORY, 2.0, None)
+    before = clock.now
+    await pacers[3].admit(DIRECTORY)  # a cursor of another session waits at the same gate
+    assert clock.now - before == pytest.approx(2.0)
+
+
+async def test_an_idle_lane_does_not_probe_its_rate_upwards() -> None:
+    """The rate grows 0.1 %/s while bulk runs without a wave; time with nothing sent says
+    nothing about the budget, so an hour idle is one second of probing, not 3.6x."""
+    clock = _Clock()
+    memory = RateMemory(ttl=7200, clock=clock)
+    pacer = Pacer(min_interval=0.2, max_interval=5.0, clock=clock, sleep=clock.sleep,
+                  memory=memory, scope=("http://graph", "t"))
+    rate = _learn(pacer, clock)
+    clock.now += 3600
+    await pacer.admit(DIRECTORY, entries=1)
+    assert pacer.budget_rate(DIRECTORY) == pytest.approx(rate * (1 + _RATE_PROBE))
