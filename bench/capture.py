@@ -23,6 +23,7 @@ import cProfile
 import gzip
 import inspect
 import json
+import logging
 import os
 import pstats
 import shlex
@@ -216,6 +217,9 @@ def timed(function: Any, name: str, spans: list[tuple[str, str, float, float]]) 
 
 def child(args: argparse.Namespace) -> int:
     profiler = cProfile.Profile() if args.profile else None
+    if args.trace:  # the pacer's 429 waves and learned rates, timestamped, on stderr
+        logging.basicConfig(format="%(relativeCreated)8.0f ms %(message)s", stream=sys.stderr)
+        logging.getLogger("entra_backup.graph.pacing").setLevel(logging.DEBUG)
     if args.child == "orch":
         row = run_orchestration(args.url, Path(args.out))
         print("RESULT " + json.dumps(row), flush=True)
@@ -245,7 +249,8 @@ def measure(which: str, base: str, args: argparse.Namespace) -> Row:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
             "PYTHONPATH", "")]).rstrip(os.pathsep)}
         started = time.perf_counter()
-        done = subprocess.run(cmd + ["--profile"] * args.profile, cwd=ROOT, env=env,
+        done = subprocess.run(cmd + ["--profile"] * args.profile + ["--trace"] * args.trace,
+                              cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, text=True, check=False)
         total = time.perf_counter() - started
     result = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -336,6 +341,8 @@ def main() -> int:
                         help="naive export: read this share of each big collection (whole "
                         "999-object pages) and extrapolate per collection; 1 = everything")
     parser.add_argument("--profile", action="store_true", help="cProfile each child (stderr)")
+    parser.add_argument("--trace", action="store_true",
+                        help="log the pacer's 429 waves and learned rates (stderr)")
     parser.add_argument("--orchestration", action="store_true",
                         help="ours = the snapshot orchestration through the replay harness")
     parser.add_argument("--child", choices=("ours", "naive", "orch"), help=argparse.SUPPRESS)

@@ -56,6 +56,7 @@ percentage header) always win.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 import time
@@ -71,6 +72,7 @@ CONDITIONAL_ACCESS = "conditionalAccess"
 _CA_PREFIXES = ("identity/conditionalaccess", "identityprotection", "riskdetections",
                 "riskyusers")
 PRESSURE_THRESHOLD = 1.0  # above this share of the limit Graph is refusing traffic
+log = logging.getLogger(__name__)
 
 
 def service_of(path: str) -> str:
@@ -333,6 +335,8 @@ class Pacer:
             lane.stamp = now
             if self._memory is not None:
                 self._memory.learned(lane)
+        log.debug("%s: 429 wave at %.3f, %.0f RU since the last one, rate %s RU/s", service,
+                  now, lane.accepted, None if lane.rate is None else round(lane.rate, 1))
         lane.wave_at = now
         lane.accepted = 0.0
 
