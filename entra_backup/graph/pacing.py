@@ -38,6 +38,16 @@ it, so the fan-out leaves them room and the bucket never quite runs dry. Between
 wave and the second, at most two bulk requests are in flight: whatever is in flight when the
 bucket runs dry is refused and still charged.
 
+The client-side bucket holds up to one of Graph's windows (10 s) of the learned rate, as
+Graph's own bucket does (8,000 RU per 10 s, graph.md 1.2). Demand dips - a kind's chunk
+ends and the next one lists a page before it has ids to read, a merge runs, an activity
+slot waits - and the refill not spent meanwhile stays in Graph's bucket. With half a second
+of burst the client forgot it, Graph's bucket filled with unspent units and no 429 came for
+the rest of the run: a traced orchestration run consumed 210 RU/s against a refill of 240
+after the rate was learned, 6.5 s of the 8.6 s it was over the minimum. The client's count
+cannot run ahead of Graph's: it refills at the learned rate (0.97x the measured one) and
+charges what Graph charged, and a wave sets it to zero, as Graph's bucket is then.
+
 What a lane knows outlives its session in a `RateMemory`: a Functions activity gets a new
 GraphSession per call, and up to four activities of a fan-out run at once in one worker
 process (host.json maxConcurrentActivityFunctions). Graph keeps one budget per (app, tenant)
@@ -159,7 +169,7 @@ class _Lane:
 _RATE_BACKOFF = 0.97  # applied to the measured refill rate after each wave
 _PROBING_BULK = 2  # bulk requests in flight between the first wave and a learned rate
 _RATE_PROBE = 0.001  # per second without a wave: a budget that grew gives no other sign
-_BUCKET_SECONDS = 0.5  # client-side burst: half a second of the learned rate
+_BUCKET_SECONDS = 10.0  # client-side burst: one of Graph's windows (graph.md 1.2)
 
 
 RATE_MEMORY_SECONDS = 600.0  # a rate learned longer ago than this is relearned

@@ -237,9 +237,9 @@ async def test_sessions_of_one_process_share_one_lane_not_only_the_rate() -> Non
     for _ in range(5):  # 20 batches of 20 one-RU entries: 400 RU
         for pacer in pacers:
             await pacer.admit(DIRECTORY, entries=20)
-    # one bucket: the gate, then 400 RU less the half second of burst it refilled meanwhile
-    # and the last batch (admitted on a non-negative bucket); four buckets: a quarter of it
-    burst = _BUCKET_SECONDS * rate
+    # one bucket: the gate, then 400 RU less what refilled behind the gate and the last
+    # batch (admitted on a non-negative bucket); four buckets would take a quarter of that
+    burst = min(_BUCKET_SECONDS, 1.0) * rate
     assert clock.now - start == pytest.approx(1.0 + (400 - burst - 20) / rate, rel=0.02)
     pacers[0].throttled(DIRECTORY, 2.0, None)
     before = clock.now
@@ -258,3 +258,23 @@ async def test_an_idle_lane_does_not_probe_its_rate_upwards() -> None:
     clock.now += 3600
     await pacer.admit(DIRECTORY, entries=1)
     assert pacer.budget_rate(DIRECTORY) == pytest.approx(rate * (1 + _RATE_PROBE))
+
+
+async def test_refill_unspent_while_demand_dips_is_spent_later_up_to_one_window() -> None:
+    """Graph's bucket keeps the refill a client did not spend, up to one window (8,000 RU
+    per 10 s for a large tenant: graph.md 1.2, https://learn.microsoft.com/graph/throttling-limits),
+    so the client's count does too: after a dip, bulk catches up without waiting, but never
+    on more than one window of saved refill."""
+    pacer, stats, clock = _pacer()
+    rate = _learn(pacer, clock)  # the bucket is empty at the wave; the gate shut for 1 s
+    clock.now += 4.0  # nothing to send for 4 s
+    for _ in range(int(4 * rate) // 20):  # 4 s worth of 20-entry batches at 1 RU
+        await pacer.admit(DIRECTORY, entries=20)
+    assert stats.paced_seconds == 0
+    clock.now += 60.0  # a long dip: Graph's bucket is full after 10 s
+    batches = int(12 * rate) // 20  # 12 s worth
+    for _ in range(batches):
+        await pacer.admit(DIRECTORY, entries=20)
+    saved = _BUCKET_SECONDS * rate
+    assert stats.paced_seconds == pytest.approx((batches * 20 - 20 - saved) / rate, rel=0.05)
+    assert 1.0 < stats.paced_seconds < 3.0  # neither the whole minute nor nothing
