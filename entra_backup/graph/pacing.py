@@ -45,8 +45,11 @@ slot waits - and the refill not spent meanwhile stays in Graph's bucket. With ha
 of burst the client forgot it, Graph's bucket filled with unspent units and no 429 came for
 the rest of the run: a traced orchestration run consumed 210 RU/s against a refill of 240
 after the rate was learned, 6.5 s of the 8.6 s it was over the minimum. The client's count
-cannot run ahead of Graph's: it refills at the learned rate (0.97x the measured one) and
-charges what Graph charged, and a wave sets it to zero, as Graph's bucket is then.
+cannot run ahead of Graph's: it refills at the learned rate (0.97x the measured one),
+charges what Graph charged - refused units included, since Graph keeps them as debt - and a
+wave brings it down to zero at most (Graph's bucket is then empty or in debt). Without the
+refused units a 10 s bucket refilled during each Retry-After what Graph's spent on its debt,
+and the surplus set off the next wave: waves every 4.5 s, 1,949 refusals, +42 % in one run.
 
 What a lane knows outlives its session in a `RateMemory`: a Functions activity gets a new
 GraphSession per call, and up to four activities of a fan-out run at once in one worker
@@ -288,9 +291,11 @@ class Pacer:
         For a cursor (`entries` = 0) the units come off the client-side bucket now. For bulk
         work admit() took `entries` x the mean entry cost up front; `accepted` of them were
         answered (the rest were refused and will be admitted again), so only the difference
-        is settled here. Either way the units feed the refill-rate measurement, and so do
-        refused ones: Graph keeps counting usage while it throttles (graph.md 1.6), so the
-        refill also paid for them.
+        is settled here. Refused units count like accepted ones, in the bucket and in the
+        refill-rate measurement: Graph keeps counting usage while it throttles (graph.md
+        1.6), so its bucket paid for them too, and a client that gave them back to its own
+        count ran into the debt Graph kept - a third 429 wave a few seconds after the rate
+        was learned, in every traced run.
         """
         lane = self._lane(service)
         with lane.lock:
@@ -300,7 +305,8 @@ class Pacer:
             if entries and accepted:
                 lane.ru_per_entry += 0.05 * (units / accepted - lane.ru_per_entry)
             if lane.rate is not None:
-                lane.tokens -= units - entries * lane.ru_per_entry if entries else units
+                spent = units + refused
+                lane.tokens -= spent - entries * lane.ru_per_entry if entries else spent
 
     def _refill(self, lane: _Lane, now: float) -> None:
         assert lane.rate is not None
@@ -341,7 +347,7 @@ class Pacer:
         """Graph's bucket is empty again: what it accepted since the last wave is its refill."""
         if lane.wave_at is not None and now - lane.wave_at > 0 and lane.accepted > 0:
             lane.rate = _RATE_BACKOFF * lane.accepted / (now - lane.wave_at)
-            lane.tokens = 0.0
+            lane.tokens = min(lane.tokens, 0.0)  # Graph's bucket is empty, or in debt
             lane.stamp = now
             if self._memory is not None:
                 self._memory.learned(lane)

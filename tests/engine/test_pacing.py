@@ -278,3 +278,23 @@ async def test_refill_unspent_while_demand_dips_is_spent_later_up_to_one_window(
     saved = _BUCKET_SECONDS * rate
     assert stats.paced_seconds == pytest.approx((batches * 20 - 20 - saved) / rate, rel=0.05)
     assert 1.0 < stats.paced_seconds < 3.0  # neither the whole minute nor nothing
+
+
+async def test_refused_units_come_off_the_client_bucket_like_accepted_ones() -> None:
+    """Graph charges refused requests too ("usage keeps accruing" while a client calls a
+    throttled endpoint: graph.md 1.6, https://learn.microsoft.com/graph/throttling), so a
+    batch of 20 with 15 refused spends 20 RU of the client's count of Graph's bucket, as 20
+    accepted ones do; giving the 15 back ran the client into Graph's debt."""
+
+    async def paced(units: float, accepted: int, refused: float) -> float:
+        pacer, stats, clock = _pacer()
+        _learn(pacer, clock)
+        clock.now += 1.0  # the gate opens; one second of refill
+        for _ in range(20):
+            await pacer.admit(DIRECTORY, entries=20)
+            pacer.charged(DIRECTORY, units, entries=20, accepted=accepted, refused=refused)
+        return stats.paced_seconds
+
+    all_accepted = await paced(20.0, 20, 0.0)
+    assert all_accepted > 0.5
+    assert await paced(5.0, 5, 15.0) == pytest.approx(all_accepted)
