@@ -5,7 +5,14 @@ peak RSS (the child's VmHWM) is its own: (a) our capture of every kind into a te
 FolderStore; (b) the export users write today - GraphServiceClient typed request builders,
 msgraph_core.PageIterator, one sequential request per relationship, kiota's JSON writer per
 object, everything held in memory and `json.dump`ed into one file. Asserts nothing.
+With `--orchestration` the capture runs as the Functions app runs it instead of through
+`capture()`: the real `snapshot` orchestrator and its activities (function_app.app) driven by
+the replay harness, with up to host.json's maxConcurrentActivityFunctions activities side by
+side in one process (tests/support/durable_workers.py), each with its own GraphSession and the
+process-wide learned rate, as one Functions worker runs them. The time is the orchestration's
+from start to output (begin, every wave, merges, manifest, drift check).
 Usage: python bench/capture.py [--objects N] [--ours-only] [--throttle graph --time-scale X]
+       [--orchestration]
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ import argparse
 import asyncio
 import cProfile
 import gzip
+import inspect
 import json
+import logging
 import os
 import pstats
 import shlex
@@ -162,8 +171,59 @@ async def run_naive(url: str, out: Path, fraction: float) -> Row:
             "calls": calls}
 
 
+def run_orchestration(url: str, out: Path) -> Row:
+    """The `snapshot` orchestration with the app's own activities, activities side by side."""
+    os.environ.update(ENTRA_BACKUP_STORE=str(out), ENTRA_BACKUP_GRAPH_URL=url)
+    sys.path.insert(0, str(ROOT))
+    from function_app import app
+    from tests.support.durable_harness import Harness
+    from tests.support.durable_workers import run_concurrently
+
+    host = json.loads((ROOT / "host.json").read_text())
+    slots = int(host["extensions"]["durableTask"]["maxConcurrentActivityFunctions"])
+    harness = Harness(app)
+    spans: list[tuple[str, str, float, float]] = []  # activity, kind, start, end
+    for name, (function, parameter) in list(harness.activities.items()):
+        if inspect.iscoroutinefunction(function):
+            harness.activities[name] = (timed(function, name, spans), parameter)
+    tenant = httpx.get(f"{url}/v1.0/organization", headers={"Authorization": "Bearer bench"},
+                       timeout=60).raise_for_status().json()["value"][0]["id"]
+    start = time.perf_counter()
+    harness.start("snapshot", "bench", {"tenantId": tenant, "trigger": "http",
+                                        "operationId": "bench"})
+    run_concurrently(harness, slots)
+    wall, rss = time.perf_counter() - start, peak_rss()
+    status = harness.status("bench") or {}
+    if status.get("runtimeStatus") != "Completed":
+        raise RuntimeError(f"snapshot orchestration ended {status}")
+    manifest = json.loads(next(out.rglob("manifest.json")).read_text())
+    return {"objects": sum(status["output"]["counts"].values()), "links": 0, "wall": wall,
+            "rss": rss, "bytes": sum(e["bytes"] for e in manifest["kinds"].values()),
+            "client": {"slots": slots, "activities": dict(harness.activity_runs)},
+            "spans": [(n, k, round(a - start, 2), round(b - start, 2)) for n, k, a, b in spans]}
+
+
+def timed(function: Any, name: str, spans: list[tuple[str, str, float, float]]) -> Any:
+    """`function` (an async activity) recording when each run starts and ends."""
+    async def run(**kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return await function(**kwargs)
+        finally:
+            request = next(iter(kwargs.values()))
+            spans.append((name, str(request.get("kind", "")), began, time.perf_counter()))
+    return run
+
+
 def child(args: argparse.Namespace) -> int:
     profiler = cProfile.Profile() if args.profile else None
+    if args.trace:  # the pacer's 429 waves and learned rates, timestamped, on stderr
+        logging.basicConfig(format="%(relativeCreated)8.0f ms %(message)s", stream=sys.stderr)
+        logging.getLogger("entra_backup.graph.pacing").setLevel(logging.DEBUG)
+    if args.child == "orch":
+        row = run_orchestration(args.url, Path(args.out))
+        print("RESULT " + json.dumps(row), flush=True)
+        return 0
     job = (run_ours(args.url, Path(args.out), args.concurrency, args.backoff_base)
            if args.child == "ours" else run_naive(args.url, Path(args.out), args.naive_fraction))
     row = asyncio.run(job) if profiler is None else profiler.runcall(asyncio.run, job)
@@ -189,7 +249,8 @@ def measure(which: str, base: str, args: argparse.Namespace) -> Row:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
             "PYTHONPATH", "")]).rstrip(os.pathsep)}
         started = time.perf_counter()
-        done = subprocess.run(cmd + ["--profile"] * args.profile, cwd=ROOT, env=env,
+        done = subprocess.run(cmd + ["--profile"] * args.profile + ["--trace"] * args.trace,
+                              cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, text=True, check=False)
         total = time.perf_counter() - started
     result = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -249,6 +310,9 @@ def report(rows: dict[str, Row], args: argparse.Namespace,
         print(f"ours / naive objects/s: {ratio:,.0f}x (target >= 3x)")
     ours = rows["ours"]
     print(f"ours client stats: {json.dumps(ours['client'])}")
+    if "spans" in ours:
+        print("activities (name kind start-end s): " + "; ".join(
+            f"{n} {k} {a:.1f}-{b:.1f}" for n, k, a, b in ours["spans"]))
     if args.throttle == "graph":
         rate, ca = RU_PER_S * args.time_scale, ours["ca_requests"] - ours[
             "throttled.conditionalAccess"]
@@ -277,7 +341,11 @@ def main() -> int:
                         help="naive export: read this share of each big collection (whole "
                         "999-object pages) and extrapolate per collection; 1 = everything")
     parser.add_argument("--profile", action="store_true", help="cProfile each child (stderr)")
-    parser.add_argument("--child", choices=("ours", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true",
+                        help="log the pacer's 429 waves and learned rates (stderr)")
+    parser.add_argument("--orchestration", action="store_true",
+                        help="ours = the snapshot orchestration through the replay harness")
+    parser.add_argument("--child", choices=("ours", "naive", "orch"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -301,7 +369,7 @@ def main() -> int:
               f"{sum(plan_counts(args.objects).values()):,}); ready after "
               f"{time.perf_counter() - started:.1f} s; graphsim RSS "
               f"{mib(server.memory_info().rss)} (the simulator, not us)")
-        rows["ours"] = measure("ours", base, args)
+        rows["ours"] = measure("orch" if args.orchestration else "ours", base, args)
         if not args.ours_only and args.throttle == "off":
             rows["naive"] = measure("naive", base, args)
         print(f"graphsim RSS at the end {mib(server.memory_info().rss)}; load average "

@@ -38,12 +38,29 @@ it, so the fan-out leaves them room and the bucket never quite runs dry. Between
 wave and the second, at most two bulk requests are in flight: whatever is in flight when the
 bucket runs dry is refused and still charged.
 
-A learned rate outlives its session in a `RateMemory`: a Functions activity may get a new
-GraphSession per call, and relearning the rate costs two waves of refused (and charged)
-requests each time. `connect()`'s sessions share the process-wide `RATES`, keyed by (Graph
-URL, tenant): a new session's lanes start from the last rate learned there within
-`RATE_MEMORY_SECONDS`. The memory holds plain numbers behind a thread lock, nothing bound to
-an event loop, so sessions on other loops or threads of the same worker process share it.
+The client-side bucket holds up to one of Graph's windows (10 s) of the learned rate, as
+Graph's own bucket does (8,000 RU per 10 s, graph.md 1.2). Demand dips - a kind's chunk
+ends and the next one lists a page before it has ids to read, a merge runs, an activity
+slot waits - and the refill not spent meanwhile stays in Graph's bucket. With half a second
+of burst the client forgot it, Graph's bucket filled with unspent units and no 429 came for
+the rest of the run: a traced orchestration run consumed 210 RU/s against a refill of 240
+after the rate was learned, 6.5 s of the 8.6 s it was over the minimum. The client's count
+cannot run ahead of Graph's: it refills at the learned rate (0.97x the measured one),
+charges what Graph charged - refused units included, since Graph keeps them as debt - and a
+wave brings it down to zero at most (Graph's bucket is then empty or in debt). Without the
+refused units a 10 s bucket refilled during each Retry-After what Graph's spent on its debt,
+and the surplus set off the next wave: waves every 4.5 s, 1,949 refusals, +42 % in one run.
+
+What a lane knows outlives its session in a `RateMemory`: a Functions activity gets a new
+GraphSession per call, and up to four activities of a fan-out run at once in one worker
+process (host.json maxConcurrentActivityFunctions). Graph keeps one budget per (app, tenant)
+for all of them, so they share one lane - gate, learned rate and client-side bucket - not
+just the rate: four sessions each pacing bulk at the whole learned rate would spend four
+times the refill, and a 429 one of them meets holds the others too. `connect()`'s sessions
+share the process-wide `RATES`, keyed by (Graph URL, tenant); a lane's learned rate is
+forgotten `RATE_MEMORY_SECONDS` after it was last learned. The memory holds plain numbers
+behind a thread lock, nothing bound to an event loop, so sessions on other loops or threads
+of the same worker process share it.
 
 Numbers here are heuristics [A], not Graph facts; Graph's own signals (Retry-After, the
 percentage header) always win.
@@ -52,6 +69,7 @@ percentage header) always win.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 import time
@@ -67,6 +85,7 @@ CONDITIONAL_ACCESS = "conditionalAccess"
 _CA_PREFIXES = ("identity/conditionalaccess", "identityprotection", "riskdetections",
                 "riskyusers")
 PRESSURE_THRESHOLD = 1.0  # above this share of the limit Graph is refusing traffic
+log = logging.getLogger(__name__)
 
 
 def service_of(path: str) -> str:
@@ -142,42 +161,56 @@ class _Lane:
     wave_at: float | None = None  # when the current wave of Retry-After 429s began
     accepted: float = 0.0  # resource units Graph accepted since then
     rate: float | None = None  # learned refill rate, RU/s; None: no limit known yet
+    learned_at: float = 0.0  # RateMemory's clock when `rate` was last set
     tokens: float = 0.0  # client-side bucket for bulk admission; negative is debt
     stamp: float = 0.0
     ru_per_entry: float = 1.0  # running mean of what a bulk entry costs
     bulk_in_flight: int = 0  # bulk requests admitted and not yet settled
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 _RATE_BACKOFF = 0.97  # applied to the measured refill rate after each wave
 _PROBING_BULK = 2  # bulk requests in flight between the first wave and a learned rate
 _RATE_PROBE = 0.001  # per second without a wave: a budget that grew gives no other sign
-_BUCKET_SECONDS = 0.5  # client-side burst: half a second of the learned rate
+_BUCKET_SECONDS = 10.0  # client-side burst: one of Graph's windows (graph.md 1.2)
 
 
 RATE_MEMORY_SECONDS = 600.0  # a rate learned longer ago than this is relearned
 
 
 class RateMemory:
-    """Learned refill rates by (scope, service), shared by the sessions of one process."""
+    """The lanes of every (scope, service), shared by the sessions of one process."""
 
     def __init__(self, *, ttl: float = RATE_MEMORY_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl, self._clock = ttl, clock
         self._lock = threading.Lock()
-        self._rates: dict[tuple[str, str, str], tuple[float, float, float]] = {}
+        self._lanes: dict[tuple[str, str, str], _Lane] = {}
+
+    def lane(self, scope: tuple[str, str], service: str) -> _Lane:
+        """The one lane of `scope` and `service` in this process; a rate too old is dropped."""
+        with self._lock:
+            lane = self._lanes.setdefault((*scope, service), _Lane())
+        with lane.lock:
+            if lane.rate is not None and self._clock() - lane.learned_at > self._ttl:
+                lane.rate, lane.wave_at, lane.accepted = None, None, 0.0
+        return lane
+
+    def learned(self, lane: _Lane) -> None:
+        """`lane` has just learned its rate (called under the lane's lock)."""
+        lane.learned_at = self._clock()
 
     def remember(self, scope: tuple[str, str], service: str, rate: float,
                  ru_per_entry: float) -> None:
-        with self._lock:
-            self._rates[(*scope, service)] = (rate, ru_per_entry, self._clock())
+        lane = self.lane(scope, service)
+        with lane.lock:
+            lane.rate, lane.ru_per_entry = rate, ru_per_entry
+            self.learned(lane)
 
     def recall(self, scope: tuple[str, str], service: str) -> tuple[float, float] | None:
         """(rate RU/s, RU per bulk entry) last learned for `scope`, unless too old."""
-        with self._lock:
-            found = self._rates.get((*scope, service))
-            if found is None or self._clock() - found[2] > self._ttl:
-                return None
-            return found[0], found[1]
+        lane = self.lane(scope, service)
+        return None if lane.rate is None else (lane.rate, lane.ru_per_entry)
 
 
 RATES = RateMemory()  # process-wide: a Functions worker runs many activities in one process
@@ -212,13 +245,11 @@ class Pacer:
         self._lanes: dict[str, _Lane] = {}
 
     def _lane(self, service: str) -> _Lane:
+        if self._memory is not None:
+            return self._memory.lane(self._scope, service)
         lane = self._lanes.get(service)
         if lane is None:
             lane = self._lanes[service] = _Lane()
-            known = self._memory.recall(self._scope, service) if self._memory else None
-            if known is not None:
-                lane.rate, lane.ru_per_entry = known
-                lane.stamp = self._clock()
         return lane
 
     async def admit(self, service: str, *, entries: int = 0) -> int:
@@ -231,24 +262,25 @@ class Pacer:
         """
         lane = self._lane(service)
         while True:
-            now = self._clock()
-            start = max(lane.gate, lane.last_start + lane.interval)
-            if start <= now and entries and lane.rate is not None:
-                self._refill(lane, now)
-                if lane.tokens < 0:
-                    start = now - lane.tokens / lane.rate
-            # Between the first wave and a learned rate, everything in flight when the bucket
-            # runs dry again is refused (and still counted): keep that little.
-            probing = entries and lane.wave_at is not None and lane.rate is None
-            if start <= now and probing and lane.bulk_in_flight >= _PROBING_BULK:
-                start = now + 0.01
-            if start <= now:
-                lane.last_start = now
-                if entries:
-                    lane.bulk_in_flight += 1
-                    if lane.rate is not None:
-                        lane.tokens -= entries * lane.ru_per_entry
-                return lane.epoch
+            with lane.lock:  # sessions on other threads share the lane
+                now = self._clock()
+                start = max(lane.gate, lane.last_start + lane.interval)
+                if start <= now and entries and lane.rate is not None:
+                    self._refill(lane, now)
+                    if lane.tokens < 0:
+                        start = now - lane.tokens / lane.rate
+                # Between the first wave and a learned rate, everything in flight when the
+                # bucket runs dry again is refused (and still counted): keep that little.
+                probing = entries and lane.wave_at is not None and lane.rate is None
+                if start <= now and probing and lane.bulk_in_flight >= _PROBING_BULK:
+                    start = now + 0.01
+                if start <= now:
+                    lane.last_start = now
+                    if entries:
+                        lane.bulk_in_flight += 1
+                        if lane.rate is not None:
+                            lane.tokens -= entries * lane.ru_per_entry
+                    return lane.epoch
             self._stats.paced_seconds += start - now
             await self._sleep(start - now)
 
@@ -259,23 +291,27 @@ class Pacer:
         For a cursor (`entries` = 0) the units come off the client-side bucket now. For bulk
         work admit() took `entries` x the mean entry cost up front; `accepted` of them were
         answered (the rest were refused and will be admitted again), so only the difference
-        is settled here. Either way the units feed the refill-rate measurement, and so do
-        refused ones: Graph keeps counting usage while it throttles (graph.md 1.6), so the
-        refill also paid for them.
+        is settled here. Refused units count like accepted ones, in the bucket and in the
+        refill-rate measurement: Graph keeps counting usage while it throttles (graph.md
+        1.6), so its bucket paid for them too, and a client that gave them back to its own
+        count ran into the debt Graph kept - a third 429 wave a few seconds after the rate
+        was learned, in every traced run.
         """
         lane = self._lane(service)
-        lane.accepted += units + refused
-        if entries:
-            lane.bulk_in_flight = max(0, lane.bulk_in_flight - 1)
-        if entries and accepted:
-            lane.ru_per_entry += 0.05 * (units / accepted - lane.ru_per_entry)
-        if lane.rate is not None:
-            lane.tokens -= units - entries * lane.ru_per_entry if entries else units
+        with lane.lock:
+            lane.accepted += units + refused
+            if entries:
+                lane.bulk_in_flight = max(0, lane.bulk_in_flight - 1)
+            if entries and accepted:
+                lane.ru_per_entry += 0.05 * (units / accepted - lane.ru_per_entry)
+            if lane.rate is not None:
+                spent = units + refused
+                lane.tokens -= spent - entries * lane.ru_per_entry if entries else spent
 
     def _refill(self, lane: _Lane, now: float) -> None:
         assert lane.rate is not None
         elapsed = max(0.0, now - lane.stamp)
-        lane.rate *= 1 + _RATE_PROBE * elapsed
+        lane.rate *= 1 + _RATE_PROBE * min(elapsed, 1.0)  # an idle lane learns nothing
         lane.tokens = min(lane.rate * _BUCKET_SECONDS, lane.tokens + elapsed * lane.rate)
         lane.stamp = now
 
@@ -295,26 +331,28 @@ class Pacer:
         the refill rate, so it is not a wave.
         """
         lane = self._lane(service)
-        if retry_after is not None:
-            now = self._clock()
-            if budget and now >= lane.gate:  # the gate was open: a new wave
-                self._new_wave(service, lane, now)
-            lane.gate = max(lane.gate, now + retry_after)
-            return
-        if epoch is None or epoch == lane.epoch:
-            lane.interval = min(self.max_interval, max(lane.interval * 2, self.min_interval))
-            lane.epoch += 1
-        lane.gate = max(lane.gate, self._clock() + lane.interval)
+        with lane.lock:
+            if retry_after is not None:
+                now = self._clock()
+                if budget and now >= lane.gate:  # the gate was open: a new wave
+                    self._new_wave(service, lane, now)
+                lane.gate = max(lane.gate, now + retry_after)
+                return
+            if epoch is None or epoch == lane.epoch:
+                lane.interval = min(self.max_interval, max(lane.interval * 2, self.min_interval))
+                lane.epoch += 1
+            lane.gate = max(lane.gate, self._clock() + lane.interval)
 
     def _new_wave(self, service: str, lane: _Lane, now: float) -> None:
         """Graph's bucket is empty again: what it accepted since the last wave is its refill."""
         if lane.wave_at is not None and now - lane.wave_at > 0 and lane.accepted > 0:
             lane.rate = _RATE_BACKOFF * lane.accepted / (now - lane.wave_at)
-            lane.tokens = 0.0
+            lane.tokens = min(lane.tokens, 0.0)  # Graph's bucket is empty, or in debt
             lane.stamp = now
             if self._memory is not None:
-                self._memory.remember(self._scope, service, lane.rate,
-                                      lane.ru_per_entry)
+                self._memory.learned(lane)
+        log.debug("%s: 429 wave at %.3f, %.0f RU since the last one, rate %s RU/s", service,
+                  now, lane.accepted, None if lane.rate is None else round(lane.rate, 1))
         lane.wave_at = now
         lane.accepted = 0.0
 
@@ -325,15 +363,16 @@ class Pacer:
     def answered(self, service: str, percentage: float | None, epoch: int) -> None:
         """A non-429 answer: slow down while Graph says it refuses traffic, else speed up."""
         lane = self._lane(service)
-        if percentage is not None and percentage > PRESSURE_THRESHOLD:
-            if epoch == lane.epoch:
-                grown = max(lane.interval * (0.3 + percentage), self.min_interval / 10)
-                lane.interval = min(self.max_interval, grown)
-                lane.epoch += 1
-        elif lane.interval:
-            lane.interval *= 0.8
-            if lane.interval < self.min_interval / 20:
-                lane.interval = 0.0
+        with lane.lock:
+            if percentage is not None and percentage > PRESSURE_THRESHOLD:
+                if epoch == lane.epoch:
+                    grown = max(lane.interval * (0.3 + percentage), self.min_interval / 10)
+                    lane.interval = min(self.max_interval, grown)
+                    lane.epoch += 1
+            elif lane.interval:
+                lane.interval *= 0.8
+                if lane.interval < self.min_interval / 20:
+                    lane.interval = 0.0
 
     def interval(self, service: str) -> float:
         """Current gap between request starts on `service` (0 = full speed)."""

@@ -191,3 +191,16 @@ async def test_a_kind_too_big_for_one_chunk_keeps_its_group_members(sim: Sim,
     assert max(len(v) for v in members.values()) >= 2_000
     for record in records:
         assert set(record["links"].get("members", [])) == members.get(record["id"], set())
+
+
+def test_reading_order_starts_the_fan_out_kinds_first() -> None:
+    """The big collections with per-object reads (owners, assignments: one `$batch` entry
+    per object, https://learn.microsoft.com/en-us/graph/json-batching) start first, the
+    users delta next, the small kinds last; every kind is read exactly once."""
+    order = stages.reading_order(ALL_KINDS)
+    assert sorted(order) == sorted(kind.name for kind in ALL_KINDS)
+    assert order[:4] == ["servicePrincipals", "groups", "applications", "users"]
+    assert order.index("organization") > order.index("agentIdentities")
+    assert order[-1] == "conditionalAccessPolicies"  # rank order among the plain ones
+    assert stages.reading_order([KINDS_BY_NAME["users"], KINDS_BY_NAME["groups"]]) == [
+        "groups", "users"]

@@ -7,7 +7,9 @@ import asyncio
 import pytest
 
 from entra_backup.graph.pacing import (
+    _BUCKET_SECONDS,
     _RATE_BACKOFF,
+    _RATE_PROBE,
     DIRECTORY,
     GraphStats,
     Pacer,
@@ -217,3 +219,82 @@ def test_the_rate_memory_is_shared_across_threads_and_event_loops() -> None:
     worker.join()
     asyncio.run(one())
     assert seen == [123.0, 123.0]
+
+
+async def test_sessions_of_one_process_share_one_lane_not_only_the_rate() -> None:
+    """Up to four activities run at once in a Functions worker, each with its own session.
+    Graph keeps one budget per app and tenant for all of them (graph.md 1.1,
+    https://learn.microsoft.com/graph/throttling-limits), so together they get the refill
+    once, not once each, and a Retry-After one of them is given holds the others too."""
+    clock = _Clock()
+    memory = RateMemory(clock=clock)
+    scope = ("http://graph", "t")
+    rate = _learn(Pacer(min_interval=0.2, max_interval=5.0, clock=clock, memory=memory,
+                        scope=scope), clock)  # the gate is shut 1 s after the second wave
+    pacers = [Pacer(min_interval=0.2, max_interval=5.0, clock=clock, sleep=clock.sleep,
+                    memory=memory, scope=scope) for _ in range(4)]
+    start = clock.now
+    for _ in range(5):  # 20 batches of 20 one-RU entries: 400 RU
+        for pacer in pacers:
+            await pacer.admit(DIRECTORY, entries=20)
+    # one bucket: the gate, then 400 RU less what refilled behind the gate and the last
+    # batch (admitted on a non-negative bucket); four buckets would take a quarter of that
+    burst = min(_BUCKET_SECONDS, 1.0) * rate
+    assert clock.now - start == pytest.approx(1.0 + (400 - burst - 20) / rate, rel=0.02)
+    pacers[0].throttled(DIRECTORY, 2.0, None)
+    before = clock.now
+    await pacers[3].admit(DIRECTORY)  # a cursor of another session waits at the same gate
+    assert clock.now - before == pytest.approx(2.0)
+
+
+async def test_an_idle_lane_does_not_probe_its_rate_upwards() -> None:
+    """The rate grows 0.1 %/s while bulk runs without a wave; time with nothing sent says
+    nothing about the budget, so an hour idle is one second of probing, not 3.6x."""
+    clock = _Clock()
+    memory = RateMemory(ttl=7200, clock=clock)
+    pacer = Pacer(min_interval=0.2, max_interval=5.0, clock=clock, sleep=clock.sleep,
+                  memory=memory, scope=("http://graph", "t"))
+    rate = _learn(pacer, clock)
+    clock.now += 3600
+    await pacer.admit(DIRECTORY, entries=1)
+    assert pacer.budget_rate(DIRECTORY) == pytest.approx(rate * (1 + _RATE_PROBE))
+
+
+async def test_refill_unspent_while_demand_dips_is_spent_later_up_to_one_window() -> None:
+    """Graph's bucket keeps the refill a client did not spend, up to one window (8,000 RU
+    per 10 s for a large tenant: graph.md 1.2, https://learn.microsoft.com/graph/throttling-limits),
+    so the client's count does too: after a dip, bulk catches up without waiting, but never
+    on more than one window of saved refill."""
+    pacer, stats, clock = _pacer()
+    rate = _learn(pacer, clock)  # the bucket is empty at the wave; the gate shut for 1 s
+    clock.now += 4.0  # nothing to send for 4 s
+    for _ in range(int(4 * rate) // 20):  # 4 s worth of 20-entry batches at 1 RU
+        await pacer.admit(DIRECTORY, entries=20)
+    assert stats.paced_seconds == 0
+    clock.now += 60.0  # a long dip: Graph's bucket is full after 10 s
+    batches = int(12 * rate) // 20  # 12 s worth
+    for _ in range(batches):
+        await pacer.admit(DIRECTORY, entries=20)
+    saved = _BUCKET_SECONDS * rate
+    assert stats.paced_seconds == pytest.approx((batches * 20 - 20 - saved) / rate, rel=0.05)
+    assert 1.0 < stats.paced_seconds < 3.0  # neither the whole minute nor nothing
+
+
+async def test_refused_units_come_off_the_client_bucket_like_accepted_ones() -> None:
+    """Graph charges refused requests too ("usage keeps accruing" while a client calls a
+    throttled endpoint: graph.md 1.6, https://learn.microsoft.com/graph/throttling), so a
+    batch of 20 with 15 refused spends 20 RU of the client's count of Graph's bucket, as 20
+    accepted ones do; giving the 15 back ran the client into Graph's debt."""
+
+    async def paced(units: float, accepted: int, refused: float) -> float:
+        pacer, stats, clock = _pacer()
+        _learn(pacer, clock)
+        clock.now += 1.0  # the gate opens; one second of refill
+        for _ in range(20):
+            await pacer.admit(DIRECTORY, entries=20)
+            pacer.charged(DIRECTORY, units, entries=20, accepted=accepted, refused=refused)
+        return stats.paced_seconds
+
+    all_accepted = await paced(20.0, 20, 0.0)
+    assert all_accepted > 0.5
+    assert await paced(5.0, 5, 15.0) == pytest.approx(all_accepted)

@@ -6,6 +6,7 @@ against graphsim and Azurite once the engine's stages exist (CONTRACT-9)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from orchestrators import snapshot as snapshot_module
 from orchestrators.snapshot import bp as snapshot_bp
 from tests.support.durable_harness import Harness
+from tests.support.durable_workers import run_concurrently
 
 app = df.DFApp()
 app.register_functions(snapshot_bp)
@@ -154,3 +156,52 @@ def test_taken_at_is_the_orchestration_clock_not_the_machine_clock(harness: Harn
     harness.run_until_idle()
     # the first episode's OrchestratorStarted: the harness's start plus its one-second tick
     assert BEGUN == ["2026-03-02T08:00:01.000Z"]
+
+
+def _queued(harness: Harness) -> list[tuple[str, str, int | None]]:
+    """The work queue as (activity, kind, cursor offset)."""
+    inputs = [(item.name, json.loads(item.input)) for item in harness.work]
+    return [(name, value["kind"], (value.get("cursor") or {}).get("offset"))
+            for name, value in inputs]
+
+
+def test_a_kind_goes_on_without_waiting_for_the_others(harness: Harness) -> None:
+    """A kind's next chunk is scheduled as its last one ends, and its merge as soon as it
+    is read, while other kinds' chunks are still queued (no wave waits for its slowest)."""
+    start(harness)
+    for _ in range(3):  # the first episode, begin_snapshot, the episode that fans out
+        harness.step()
+    assert _queued(harness) == [("capture_kind", "users", None),
+                                ("capture_kind", "groups", None),
+                                ("capture_kind", "applications", None)]
+    assert harness.step() == "activity capture_kind #1 of snap-1"  # users' first chunk
+    assert harness.step(activities=False) == "episode of snap-1"
+    assert _queued(harness) == [("capture_kind", "groups", None),
+                                ("capture_kind", "applications", None),
+                                ("capture_kind", "users", 2)]
+    harness.work.insert(0, harness.work.pop(1))  # the hub hands out applications next
+    harness.step()  # applications: one chunk, read
+    assert harness.step(activities=False) == "episode of snap-1"
+    assert _queued(harness) == [("capture_kind", "groups", None),
+                                ("capture_kind", "users", 2),
+                                ("finish_kind", "applications", None)]
+    harness.run_until_idle()
+    assert harness.status("snap-1")["output"]["counts"] == {"users": 5, "groups": 3,
+                                                           "applications": 0}
+    assert len(MANIFESTS) == 1
+
+
+def test_activities_side_by_side_with_a_crash_before_every_commit(
+        harness: Harness) -> None:
+    """Four activity slots, completions committed in any order, each completion lost once:
+    one begin, every chunk run twice (once lost, once kept), one manifest."""
+    harness.crash_every_commit()
+    start(harness)
+    run_concurrently(harness, slots=4)
+    status = harness.status("snap-1")
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"]["counts"] == {"users": 5, "groups": 3, "applications": 0}
+    assert set(CHUNKS.values()) == {2}
+    assert sorted(CHUNKS) == [("applications", 0), ("groups", 0), ("groups", 2),
+                              ("users", 0), ("users", 2), ("users", 4)]
+    assert len(set(BEGUN)) == 1 and len(MANIFESTS) == 1

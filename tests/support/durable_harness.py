@@ -150,6 +150,7 @@ class Harness:
         self._crash_at: int | None = None
         self._crash_every = False
         self._just_crashed = False
+        self._crashed_items: set[tuple[str, int, int]] = set()
 
     # -- DurableBackend ---------------------------------------------------------------------
     def start(self, name: str, instance_id: str, input: Any) -> None:
@@ -213,12 +214,13 @@ class Harness:
         """Every unit of work crashes once before its commit, then is retried."""
         self._crash_every = enabled
 
-    def step(self) -> str | None:
+    def step(self, *, activities: bool = True) -> str | None:
         """Run one unit of work; return what ran ("crash: ..." if it crashed), or None when
-        nothing is due now. Activities go first, then the entity batch or episode whose oldest
-        message has waited longest."""
+        nothing is due now. Activities go first (unless `activities` is False: a concurrent
+        drive runs them itself, tests/support/durable_workers.py), then the entity batch or
+        episode whose oldest message has waited longest."""
         with self._lock:
-            unit = self._next_unit()
+            unit = self._next_unit(activities)
             if unit is None:
                 return None
             label, run = unit
@@ -235,7 +237,7 @@ class Harness:
         steps = 0
         while steps < max_steps:
             if self.step() is None:
-                due = self._next_timer()
+                due = self.next_timer()
                 if not advance_timers or due is None:
                     return steps
                 with self._lock:
@@ -252,14 +254,14 @@ class Harness:
     def _entity(self, name: str, key: str) -> Entity:
         return self.entity_store.setdefault((name.lower(), key), Entity())
 
-    def _next_timer(self) -> datetime | None:
+    def next_timer(self) -> datetime | None:
         with self._lock:
             times = [m.visible_at for i in self.instances.values() if i.status in ACTIVE
                      for m in i.inbox if m.execution == i.execution]
             return min(times) if times else None
 
-    def _next_unit(self) -> tuple[str, Callable[[], None]] | None:
-        if self.work:
+    def _next_unit(self, activities: bool = True) -> tuple[str, Callable[[], None]] | None:
+        if self.work and activities:
             index = self._random.randrange(len(self.work)) if self._random else 0
             item = self.work[index]
             return f"activity {item.name} #{item.task_id} of {item.instance_id}", \
@@ -280,41 +282,67 @@ class Harness:
             return label, run
         return None
 
-    def _commit(self, apply: Callable[[], None]) -> None:
+    def _commit(self, apply: Callable[[], None], item: WorkItem | None = None) -> None:
+        """Apply one unit's changes, or raise HostCrash where a crash is injected. Under
+        `crash_every_commit` an activity (`item`) crashes on its first completion only, even
+        when others complete in between (durable_workers.py runs them side by side)."""
         self.commits += 1
         crash = self._crash_at == self.commits
-        if self._crash_every:
+        if self._crash_every and item is not None:
+            key = (item.instance_id or "", item.execution, item.task_id)
+            crash = key not in self._crashed_items
+            self._crashed_items.add(key)
+        elif self._crash_every:
             crash, self._just_crashed = not self._just_crashed, not self._just_crashed
         if crash:
             raise HostCrash
         apply()
 
     # -- activities -------------------------------------------------------------------------
+    def activity_started(self, item: WorkItem) -> datetime:
+        """Count a run of `item` and stamp its start (the completion's timestamp)."""
+        with self._lock:
+            self.activity_runs[item.name] += 1
+            return self._clock()
+
     def _run_activity(self, item: WorkItem) -> None:
-        now = self._clock()
-        self.activity_runs[item.name] += 1
+        now = self.activity_started(item)
         try:
-            function, parameter = self.activities[item.name]
-            value = ActivityTriggerConverter.decode(
-                meta.Datum(type="json", value=item.input), trigger_metadata=None)
-            result = _run(function(**{parameter: value}))
-            encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
-            check_size(f"output of activity {item.name}", encoded)
-            done = event(EventType.TASK_COMPLETED, now, TaskScheduledId=item.task_id,
-                         Result=encoded)
+            function, kwargs = self.activity_call(item)
+            done = self.completed(item, now, _run(function(**kwargs)))
         except AssertionError:
             raise
         except Exception as exc:
-            done = event(EventType.TASK_FAILED, now, TaskScheduledId=item.task_id,
-                         Reason=f"Activity function '{item.name}' failed: "
-                                f"{type(exc).__name__}: {exc}",
-                         Details="".join(traceback.format_exception(exc)))
+            done = self.failed(item, now, exc)
+        self.commit_activity(item, now, done)
 
+    def activity_call(self, item: WorkItem) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """The activity's user function and its keyword argument (the decoded input)."""
+        function, parameter = self.activities[item.name]
+        value = ActivityTriggerConverter.decode(
+            meta.Datum(type="json", value=item.input), trigger_metadata=None)
+        return function, {parameter: value}
+
+    def completed(self, item: WorkItem, now: datetime, result: Any) -> Event:
+        encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
+        check_size(f"output of activity {item.name}", encoded)
+        return event(EventType.TASK_COMPLETED, now, TaskScheduledId=item.task_id, Result=encoded)
+
+    @staticmethod
+    def failed(item: WorkItem, now: datetime, exc: BaseException) -> Event:
+        return event(EventType.TASK_FAILED, now, TaskScheduledId=item.task_id,
+                     Reason=f"Activity function '{item.name}' failed: "
+                            f"{type(exc).__name__}: {exc}",
+                     Details="".join(traceback.format_exception(exc)))
+
+    def commit_activity(self, item: WorkItem, now: datetime, done: Event) -> None:
+        """The activity's one commit: its completion message to the instance (or a crash)."""
         def apply() -> None:
             self.work.remove(item)
             self._deliver(item.instance_id, item.execution, done, now)
 
-        self._commit(apply)
+        with self._lock:
+            self._commit(apply, item)
 
     def _deliver(self, instance_id: str | None, execution: int, message: Event,
                  visible_at: datetime) -> None:
