@@ -205,6 +205,7 @@ class RateMemory:
         lane = self.lane(scope, service)
         with lane.lock:
             lane.rate, lane.ru_per_entry = rate, ru_per_entry
+            lane.tokens, lane.stamp = min(lane.tokens, 0.0), self._clock()  # nothing saved
             self.learned(lane)
 
     def recall(self, scope: tuple[str, str], service: str) -> tuple[float, float] | None:
