@@ -22,11 +22,11 @@ def test_defaults_when_nothing_is_set() -> None:
 
 def test_every_variable_is_read() -> None:
     settings = Settings.from_env({
-        "ENTRA_BACKUP_STORE": " /tmp/s ", "ENTRA_BACKUP_GRAPH_URL": "http://127.0.0.1:9/v1.0/",
+        "ENTRA_BACKUP_STORE": " backups ", "ENTRA_BACKUP_GRAPH_URL": "http://127.0.0.1:9/v1.0/",
         "ENTRA_BACKUP_GRAPH_TOKEN": "app:x", "ENTRA_BACKUP_TENANTS": "a, b,,",
         "ENTRA_BACKUP_RETENTION_DAYS": "7", "ENTRA_BACKUP_HISTORY_DAYS": "30",
         "ENTRA_BACKUP_BREAK_GLASS": "u1,u2", "ENTRA_BACKUP_DRIFT_WEBHOOK": "https://h/x"})
-    assert settings.store == "/tmp/s"
+    assert settings.store == "backups"
     assert settings.graph_url == "http://127.0.0.1:9"
     assert settings.tenants == ("a", "b") and settings.break_glass == ("u1", "u2")
     assert (settings.retention_days, settings.history_days) == (7, 30)
